@@ -1,0 +1,142 @@
+"""The one declarative name map between bertkit variables and checkpoint tensors.
+
+Each row says: which bertkit variable (an attribute path into the model's parts), which tensor
+name it has in a Hugging Face checkpoint and in an original google-research/bert TF1 checkpoint,
+and how the array must be transformed on the way in (the same transform undoes itself on the way
+out). Keras kernels are [in, out]; PyTorch Linear weights are [out, in]; Google stores kernels as
+[in, out] like Keras, except the NSP weight `cls/seq_relationship/output_weights` which is [2, H].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+from ..config import BertConfig
+
+# Tensors that are present in real checkpoints and skipped on purpose.
+HF_SKIPPED = (
+    "embeddings.position_ids",  # a constant buffer (arange), not a weight
+)
+# The MLM decoder weight is the tied word-embedding table and its bias aliases cls.predictions.bias:
+# both are checked for equality with the tensor they alias, then skipped.
+HF_ALIASES = {
+    "cls.predictions.decoder.weight": "embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+GOOGLE_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "global_step", "good_steps", "loss_scale")
+
+TRANSPOSE = "transpose"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    """One variable: `path` into the model parts, its HF and Google names, and the transforms."""
+
+    path: str
+    hf: str
+    google: str | None
+    hf_transform: str | None = None
+    google_transform: str | None = None
+
+    def name(self, fmt: str) -> str | None:
+        return self.hf if fmt == "hf" else self.google
+
+    def transform(self, fmt: str) -> str | None:
+        return self.hf_transform if fmt == "hf" else self.google_transform
+
+
+def _dense(path: str, hf: str, google: str) -> list[WeightSpec]:
+    return [
+        WeightSpec(f"{path}.kernel", f"{hf}.weight", f"{google}/kernel", hf_transform=TRANSPOSE),
+        WeightSpec(f"{path}.bias", f"{hf}.bias", f"{google}/bias"),
+    ]
+
+
+def _layer_norm(path: str, hf: str, google: str) -> list[WeightSpec]:
+    return [
+        WeightSpec(f"{path}.gamma", f"{hf}.weight", f"{google}/gamma"),
+        WeightSpec(f"{path}.beta", f"{hf}.bias", f"{google}/beta"),
+    ]
+
+
+def encoder_specs(config: BertConfig) -> list[WeightSpec]:
+    """Rows for the encoder. HF names are given without the `bert.` prefix."""
+    e, g = "encoder.embeddings", "bert/embeddings"
+    specs = [
+        WeightSpec(f"{e}.word_embeddings", "embeddings.word_embeddings.weight", f"{g}/word_embeddings"),
+        WeightSpec(f"{e}.position_embeddings", "embeddings.position_embeddings.weight",
+                   f"{g}/position_embeddings"),
+        WeightSpec(f"{e}.token_type_embeddings", "embeddings.token_type_embeddings.weight",
+                   f"{g}/token_type_embeddings"),
+        *_layer_norm(f"{e}.layer_norm", "embeddings.LayerNorm", f"{g}/LayerNorm"),
+    ]
+    for i in range(config.num_hidden_layers):
+        p, h, g = f"encoder.blocks.{i}", f"encoder.layer.{i}", f"bert/encoder/layer_{i}"
+        specs += [
+            *_dense(f"{p}.attention.query", f"{h}.attention.self.query", f"{g}/attention/self/query"),
+            *_dense(f"{p}.attention.key", f"{h}.attention.self.key", f"{g}/attention/self/key"),
+            *_dense(f"{p}.attention.value", f"{h}.attention.self.value", f"{g}/attention/self/value"),
+            *_dense(f"{p}.attention.output_dense", f"{h}.attention.output.dense",
+                    f"{g}/attention/output/dense"),
+            *_layer_norm(f"{p}.attention.layer_norm", f"{h}.attention.output.LayerNorm",
+                         f"{g}/attention/output/LayerNorm"),
+            *_dense(f"{p}.feed_forward.intermediate", f"{h}.intermediate.dense",
+                    f"{g}/intermediate/dense"),
+            *_dense(f"{p}.feed_forward.output_dense", f"{h}.output.dense", f"{g}/output/dense"),
+            *_layer_norm(f"{p}.feed_forward.layer_norm", f"{h}.output.LayerNorm",
+                         f"{g}/output/LayerNorm"),
+        ]
+    specs += _dense("encoder.pooler.dense", "pooler.dense", "bert/pooler/dense")
+    return specs
+
+
+def head_specs(task: str | None) -> list[WeightSpec]:
+    """Rows for a model's head(s). Task heads have no Google name (google-research saved them
+    under per-script names); pretraining heads have both."""
+    if task == "pretraining":
+        return [
+            *_dense("mlm.transform", "cls.predictions.transform.dense", "cls/predictions/transform/dense"),
+            *_layer_norm("mlm.layer_norm", "cls.predictions.transform.LayerNorm",
+                         "cls/predictions/transform/LayerNorm"),
+            WeightSpec("mlm.output_bias", "cls.predictions.bias", "cls/predictions/output_bias"),
+            WeightSpec("nsp.dense.kernel", "cls.seq_relationship.weight",
+                       "cls/seq_relationship/output_weights", hf_transform=TRANSPOSE,
+                       google_transform=TRANSPOSE),
+            WeightSpec("nsp.dense.bias", "cls.seq_relationship.bias", "cls/seq_relationship/output_bias"),
+        ]
+    if task in ("classify", "ner"):
+        return [
+            WeightSpec("head.dense.kernel", "classifier.weight", None, hf_transform=TRANSPOSE),
+            WeightSpec("head.dense.bias", "classifier.bias", None),
+        ]
+    if task == "qa":
+        return [
+            WeightSpec("head.dense.kernel", "qa_outputs.weight", None, hf_transform=TRANSPOSE),
+            WeightSpec("head.dense.bias", "qa_outputs.bias", None),
+        ]
+    if task is None:
+        return []
+    raise ValueError(f"unknown task {task!r}")
+
+
+# Tensor name prefixes that identify which head a checkpoint carries.
+HEAD_PREFIXES = {
+    "pretraining": ("cls.",),
+    "classify": ("classifier.",),
+    "ner": ("classifier.",),
+    "qa": ("qa_outputs.",),
+}
+
+
+def all_specs(config: BertConfig, task: str | None) -> Iterator[WeightSpec]:
+    yield from encoder_specs(config)
+    yield from head_specs(task)
+
+
+def resolve(root, path: str):
+    """The variable at an attribute path like 'encoder.blocks.3.attention.query.kernel'."""
+    obj = root
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    return obj

@@ -1,0 +1,198 @@
+"""The building blocks of the BERT encoder, written from scratch as Keras 3 layers.
+
+Shape legend used in the comments:
+  B = batch size, S = sequence length, H = hidden size, N = attention heads, D = H / N (head size),
+  I = intermediate (feed-forward) size, V = vocabulary size.
+
+Numerics chosen on purpose (so parity gaps are explainable):
+  * LayerNorm and the attention softmax always run in float32, also under mixed precision.
+  * Padding is masked by adding -1e9 to the attention scores in float32 (google-research used
+    -10000, HF uses the dtype minimum; all give exactly zero weight after the softmax).
+  * "gelu" is the exact erf form (HF BertModel); "gelu_new" is the tanh approximation that
+    google-research/bert uses.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ..config import BertConfig
+
+MASK_ADDER = -1e9
+
+
+def get_activation(name: str):
+    if name == "gelu":
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    if name == "relu":
+        return tf.nn.relu
+    if name == "tanh":
+        return tf.math.tanh
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def initializer(config: BertConfig):
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def dense(units: int, config: BertConfig, name: str) -> keras.layers.Dense:
+    return keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
+
+
+def layer_norm(config: BertConfig, name: str) -> keras.layers.LayerNormalization:
+    # dtype float32: normalisation statistics must not be computed in 16-bit precision.
+    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, dtype="float32", name=name)
+
+
+class BertEmbeddings(keras.layers.Layer):
+    """Token + segment + position embeddings, then LayerNorm and dropout.
+
+    Inputs: input_ids, token_type_ids [B, S] int32. Output: [B, S, H] (float32 from the LayerNorm).
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm = layer_norm(config, "LayerNorm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+
+    def build(self, input_shape=None):
+        c = self.config
+        init = initializer(c)
+        # Tables stay float32 under mixed precision; the MLM decoder reuses word_embeddings.
+        self.word_embeddings = self.add_weight(
+            shape=(c.vocab_size, c.hidden_size), initializer=init, name="word_embeddings",
+            dtype="float32")
+        self.position_embeddings = self.add_weight(
+            shape=(c.max_position_embeddings, c.hidden_size), initializer=init,
+            name="position_embeddings", dtype="float32")
+        self.token_type_embeddings = self.add_weight(
+            shape=(c.type_vocab_size, c.hidden_size), initializer=init,
+            name="token_type_embeddings", dtype="float32")
+        self.layer_norm.build((None, None, c.hidden_size))
+        self.built = True
+
+    def call(self, input_ids, token_type_ids, training=False):
+        seq_len = tf.shape(input_ids)[1]
+        x = tf.gather(self.word_embeddings, input_ids)  # [B, S, H]
+        x += tf.gather(self.token_type_embeddings, token_type_ids)
+        x += self.position_embeddings[tf.newaxis, :seq_len, :]
+        x = self.layer_norm(x)
+        return self.dropout(x, training=training)
+
+
+class BertSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention with an additive padding mask, plus output projection,
+    residual and LayerNorm (BERT's post-LN "attention" sub-block).
+
+    Inputs: hidden [B, S, H], mask_adder [B, 1, 1, S] float32 (0 for real tokens, -1e9 for pad).
+    Output: [B, S, H].
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        h = config.hidden_size
+        self.query = dense(h, config, "query")
+        self.key = dense(h, config, "key")
+        self.value = dense(h, config, "value")
+        self.output_dense = dense(h, config, "output_dense")
+        self.layer_norm = layer_norm(config, "LayerNorm")
+        self.attention_dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+
+    def build(self, input_shape):
+        h = self.config.hidden_size
+        for sub in (self.query, self.key, self.value, self.output_dense):
+            sub.build((None, None, h))
+        self.layer_norm.build((None, None, h))
+        self.built = True
+
+    def _split_heads(self, x, batch, seq):
+        c = self.config
+        x = tf.reshape(x, [batch, seq, c.num_attention_heads, c.head_size])
+        return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
+
+    def call(self, hidden, mask_adder, training=False):
+        batch, seq = tf.shape(hidden)[0], tf.shape(hidden)[1]
+        q = self._split_heads(self.query(hidden), batch, seq)
+        k = self._split_heads(self.key(hidden), batch, seq)
+        v = self._split_heads(self.value(hidden), batch, seq)
+        q = q * tf.cast(self.config.head_size ** -0.5, q.dtype)
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S, S]
+        # Keras autocasts float inputs to the compute dtype; the mask must stay float32.
+        scores = tf.cast(scores, tf.float32) + tf.cast(mask_adder, tf.float32)
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), v.dtype)
+        probs = self.attention_dropout(probs, training=training)
+        context = tf.matmul(probs, v)  # [B, N, S, D]
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, self.config.hidden_size])
+        out = self.output_dropout(self.output_dense(context), training=training)
+        return self.layer_norm(tf.cast(out, tf.float32) + tf.cast(hidden, tf.float32))
+
+
+class BertFeedForward(keras.layers.Layer):
+    """Dense(I) + activation + Dense(H), dropout, residual and LayerNorm. [B, S, H] -> [B, S, H]."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.intermediate = dense(config.intermediate_size, config, "intermediate")
+        self.output_dense = dense(config.hidden_size, config, "output_dense")
+        self.layer_norm = layer_norm(config, "LayerNorm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.activation = get_activation(config.hidden_act)
+
+    def build(self, input_shape):
+        c = self.config
+        self.intermediate.build((None, None, c.hidden_size))
+        self.output_dense.build((None, None, c.intermediate_size))
+        self.layer_norm.build((None, None, c.hidden_size))
+        self.built = True
+
+    def call(self, hidden, training=False):
+        x = self.activation(self.intermediate(hidden))
+        x = self.dropout(self.output_dense(x), training=training)
+        return self.layer_norm(tf.cast(x, tf.float32) + tf.cast(hidden, tf.float32))
+
+
+class BertLayer(keras.layers.Layer):
+    """One post-LN transformer block: attention sub-block then feed-forward sub-block."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = BertSelfAttention(config, name="attention")
+        self.feed_forward = BertFeedForward(config, name="feed_forward")
+
+    def build(self, input_shape):
+        self.attention.build(input_shape)
+        self.feed_forward.build(input_shape)
+        self.built = True
+
+    def call(self, hidden, mask_adder, training=False):
+        hidden = self.attention(hidden, mask_adder, training=training)
+        return self.feed_forward(hidden, training=training)
+
+
+class BertPooler(keras.layers.Layer):
+    """tanh(Dense(H)) over the [CLS] vector. [B, S, H] -> [B, H]."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.dense = dense(config.hidden_size, config, "dense")
+
+    def build(self, input_shape):
+        self.dense.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output):
+        return tf.math.tanh(self.dense(sequence_output[:, 0, :]))
+
+
+def attention_mask_adder(attention_mask) -> tf.Tensor:
+    """[B, S] (1 real, 0 pad) -> [B, 1, 1, S] float32 additive mask."""
+    mask = tf.cast(attention_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]
+    return (1.0 - mask) * MASK_ADDER

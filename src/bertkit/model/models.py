@@ -1,0 +1,120 @@
+"""Full models: the encoder plus a head. Each takes the same input dict as the encoder.
+
+* BertPretrainer: masked-LM logits at `masked_lm_positions` + next-sentence logits.
+* BertForSequenceClassification: logits [B, num_labels] from the pooled output.
+* BertForTokenClassification: logits [B, S, num_labels] from the sequence output.
+* BertForQuestionAnswering: start_logits, end_logits [B, S] from the sequence output.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ..config import BertConfig
+from .encoder import BertEncoder
+from .heads import ClassifierHead, MaskedLMHead
+
+TASKS = ("pretraining", "classify", "ner", "qa")
+
+
+class BertPretrainer(keras.Model):
+    """Encoder + MLM head (tied decoder) + NSP head.
+
+    Inputs: the encoder's dict plus `masked_lm_positions` [B, P] int32.
+    Outputs: mlm_logits [B, P, V] float32, nsp_logits [B, 2] float32, plus the encoder outputs.
+    """
+
+    def __init__(self, config: BertConfig, encoder: BertEncoder | None = None, **kwargs):
+        kwargs.setdefault("name", "bert_pretrainer")
+        super().__init__(**kwargs)
+        self.config = config
+        self.encoder = encoder or BertEncoder(config)
+        self.encoder.build_weights()
+        self.mlm = MaskedLMHead(config, self.encoder.embeddings.word_embeddings, name="mlm")
+        self.nsp = ClassifierHead(config, 2, dropout=0.0, name="nsp")
+
+    def build(self, input_shape=None):
+        self.encoder.build_weights()
+        self.mlm.build()
+        self.nsp.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        outputs = dict(self.encoder(inputs, training=training))
+        positions = inputs["masked_lm_positions"]
+        outputs["mlm_logits"] = self.mlm(outputs["sequence_output"], positions)
+        outputs["nsp_logits"] = self.nsp(outputs["pooled_output"], training=training)
+        return outputs
+
+
+class _TaskModel(keras.Model):
+    """Encoder + one ClassifierHead; subclasses choose the features and shape the output."""
+
+    head_outputs: int | None = None
+
+    def __init__(self, config: BertConfig, num_labels: int = 2, encoder: BertEncoder | None = None,
+                 classifier_dropout: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be positive, got {num_labels}")
+        self.config = config
+        self.num_labels = num_labels
+        self.encoder = encoder or BertEncoder(config)
+        self.encoder.build_weights()
+        self.head = ClassifierHead(
+            config, self.head_outputs or num_labels, dropout=classifier_dropout, name="classifier")
+
+    def build(self, input_shape=None):
+        self.encoder.build_weights()
+        self.head.build()
+        self.built = True
+
+
+class BertForSequenceClassification(_TaskModel):
+    """Outputs {"logits": [B, num_labels]} from the pooled [CLS] output."""
+
+    def call(self, inputs, training=False):
+        pooled = self.encoder(inputs, training=training)["pooled_output"]
+        return {"logits": self.head(pooled, training=training)}
+
+
+class BertForTokenClassification(_TaskModel):
+    """Outputs {"logits": [B, S, num_labels]} from the sequence output."""
+
+    def call(self, inputs, training=False):
+        sequence = self.encoder(inputs, training=training)["sequence_output"]
+        return {"logits": self.head(sequence, training=training)}
+
+
+class BertForQuestionAnswering(_TaskModel):
+    """Outputs {"start_logits": [B, S], "end_logits": [B, S]} from the sequence output."""
+
+    head_outputs = 2
+
+    def __init__(self, config: BertConfig, encoder: BertEncoder | None = None, **kwargs):
+        kwargs.pop("num_labels", None)
+        # HF's BertForQuestionAnswering applies no dropout before qa_outputs.
+        super().__init__(config, num_labels=2, encoder=encoder, classifier_dropout=0.0, **kwargs)
+
+    def call(self, inputs, training=False):
+        sequence = self.encoder(inputs, training=training)["sequence_output"]
+        logits = self.head(sequence, training=training)  # [B, S, 2]
+        start, end = tf.unstack(logits, axis=-1)
+        return {"start_logits": start, "end_logits": end}
+
+
+def build_task_model(task: str, config: BertConfig, num_labels: int = 2, encoder=None):
+    """The model for a task name (pretraining, classify, ner, qa), with its variables created."""
+    if task == "pretraining":
+        model = BertPretrainer(config, encoder=encoder)
+    elif task == "classify":
+        model = BertForSequenceClassification(config, num_labels=num_labels, encoder=encoder)
+    elif task == "ner":
+        model = BertForTokenClassification(config, num_labels=num_labels, encoder=encoder)
+    elif task == "qa":
+        model = BertForQuestionAnswering(config, encoder=encoder)
+    else:
+        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+    model.build()
+    return model

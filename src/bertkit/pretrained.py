@@ -1,0 +1,174 @@
+"""Model directories: load any HF / Google / bertkit checkpoint, save in the HF layout.
+
+A bertkit model directory IS a Hugging Face BERT directory:
+  config.json            HF BertConfig fields (+ id2label/label2id and `bertkit_task` for task models)
+  model.safetensors      tensors under HF names (BertModel, BertForPreTraining, ...ForSequenceClassification,
+                         ...ForTokenClassification, ...ForQuestionAnswering)
+  vocab.txt, tokenizer_config.json
+so `transformers.BertModel.from_pretrained(dir)` loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+from .config import BertConfig
+from .convert.checkpoint import (CheckpointError, assign_weights, checkpoint_tasks, collect_hf_tensors,
+                                 detect_format, encoder_root, read_google_tensors, read_hf_tensors)
+from .convert.names import HEAD_PREFIXES
+
+log = logging.getLogger("bertkit")
+
+ARCHITECTURES = {
+    None: "BertModel",
+    "pretraining": "BertForPreTraining",
+    "classify": "BertForSequenceClassification",
+    "ner": "BertForTokenClassification",
+    "qa": "BertForQuestionAnswering",
+}
+ALL_HEADS = tuple(p for prefixes in HEAD_PREFIXES.values() for p in prefixes)
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def read_config(path: str) -> tuple[BertConfig, dict]:
+    """(BertConfig, raw dict) from a directory's config.json or bert_config.json."""
+    for name in ("config.json", "bert_config.json"):
+        file = os.path.join(path, name)
+        if os.path.exists(file):
+            with open(file, encoding="utf-8") as f:
+                raw = json.load(f)
+            return BertConfig.from_dict(raw), raw
+    raise FileNotFoundError(f"{path}: no config.json or bert_config.json")
+
+
+def read_tensors(path: str, config: BertConfig) -> dict:
+    """The checkpoint's tensors under HF names (Google checkpoints are renamed through the map)."""
+    if detect_format(path) == "hf":
+        return read_hf_tensors(path)
+    from .convert.google import google_to_hf_names
+
+    return google_to_hf_names(read_google_tensors(path), config)
+
+
+def saved_task(raw_config: dict) -> str | None:
+    """The task a saved directory was trained for (None for an encoder or pretraining checkpoint)."""
+    if raw_config.get("bertkit_task"):
+        return raw_config["bertkit_task"]
+    arch = (raw_config.get("architectures") or [None])[0]
+    for task, name in ARCHITECTURES.items():
+        if name == arch and task != "pretraining":
+            return task
+    return None
+
+
+def saved_labels(raw_config: dict) -> list[str] | None:
+    id2label = raw_config.get("id2label")
+    if not id2label:
+        return None
+    return [id2label[str(i)] if str(i) in id2label else id2label[i] for i in range(len(id2label))]
+
+
+def load_pretrained(path: str, config: BertConfig | None = None):
+    """The encoder of any checkpoint directory (HF, Google or bertkit), as a keras.Model.
+
+    Called on {"input_ids", "token_type_ids", "attention_mask"} it returns
+    {"sequence_output", "pooled_output"}. Head tensors in the checkpoint are skipped on purpose.
+    """
+    from .model.encoder import BertEncoder
+
+    config = config or read_config(path)[0]
+    tensors = read_tensors(path, config)
+    encoder = BertEncoder(config).build_weights()
+    assign_weights(encoder_root(encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS)
+    return encoder
+
+
+def load_model(path: str, task: str | None = None, num_labels: int | None = None,
+               labels: list[str] | None = None):
+    """A full model from a checkpoint directory.
+
+    task=None loads what the directory holds (a task model, else pretraining heads if present,
+    else the encoder). With a task whose head the checkpoint lacks, the encoder is loaded and the
+    head is freshly initialised (starting a fine-tune); `labels` or `num_labels` size it.
+    """
+    from .model.models import build_task_model
+
+    config, raw = read_config(path)
+    tensors = read_tensors(path, config)
+    present = checkpoint_tasks(tensors)
+    saved = saved_task(raw) or ("pretraining" if "pretraining" in present else None)
+    task = task or saved
+    if task is None:
+        return load_pretrained(path, config)
+    if labels is None and task == saved:
+        labels = saved_labels(raw)
+    n = len(labels) if labels else (num_labels or 2)
+    if task == saved and labels and saved_labels(raw) and labels != saved_labels(raw):
+        raise CheckpointError(f"{path}: the checkpoint's labels {saved_labels(raw)} differ from {labels}")
+    model = build_task_model(task, config, num_labels=n)
+    has_head = task == saved or (task == "pretraining" and "pretraining" in present)
+    if has_head:
+        assign_weights(model, config, task, tensors, "hf")
+    else:
+        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS)
+        log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)
+    model.labels = labels
+    return model
+
+
+def model_task(model) -> str | None:
+    from .model.encoder import BertEncoder
+    from .model.models import (BertForQuestionAnswering, BertForSequenceClassification,
+                               BertForTokenClassification, BertPretrainer)
+
+    for cls, task in ((BertEncoder, None), (BertPretrainer, "pretraining"),
+                      (BertForSequenceClassification, "classify"),
+                      (BertForTokenClassification, "ner"), (BertForQuestionAnswering, "qa")):
+        if isinstance(model, cls):
+            return task
+    raise TypeError(f"not a bertkit model: {type(model).__name__}")
+
+
+def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = None,
+               labels: list[str] | None = None, extra_config: dict | None = None) -> str:
+    """Writes `model` as a HF-layout directory. Tokenizer files come from `tokenizer` (an object
+    with .save(dir)) or are copied from `tokenizer_dir`."""
+    from safetensors.numpy import save_file
+
+    task = model_task(model)
+    config = model.config
+    os.makedirs(out_dir, exist_ok=True)
+    root = encoder_root(model) if task is None else model
+    tensors = collect_hf_tensors(root, config, task)
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    raw = config.to_hf_dict()
+    raw["architectures"] = [ARCHITECTURES[task]]
+    labels = labels or getattr(model, "labels", None)
+    if task in ("classify", "ner"):
+        labels = labels or [f"LABEL_{i}" for i in range(model.num_labels)]
+        raw["id2label"] = {str(i): label for i, label in enumerate(labels)}
+        raw["label2id"] = {label: i for i, label in enumerate(labels)}
+    if task in ("classify", "ner", "qa"):
+        raw["bertkit_task"] = task
+    raw.update(extra_config or {})
+    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(raw, f, indent=2, sort_keys=True)
+        f.write("\n")
+    if tokenizer is not None:
+        tokenizer.save(out_dir)
+    elif tokenizer_dir is not None:
+        copy_tokenizer_files(tokenizer_dir, out_dir)
+    return out_dir
+
+
+def copy_tokenizer_files(src: str, dst: str) -> None:
+    if os.path.abspath(src) == os.path.abspath(dst):
+        return
+    if not os.path.exists(os.path.join(src, "vocab.txt")):
+        raise FileNotFoundError(f"{src}: no vocab.txt to copy")
+    for name in TOKENIZER_FILES:
+        if os.path.exists(os.path.join(src, name)):
+            shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
