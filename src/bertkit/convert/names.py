@@ -27,6 +27,7 @@ HF_ALIASES = {
 GOOGLE_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "global_step", "good_steps", "loss_scale")
 
 TRANSPOSE = "transpose"
+TOKEN_TASKS = ("ner", "qa")  # heads on the sequence output: the pooler is unused and not saved
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +61,9 @@ def _layer_norm(path: str, hf: str, google: str) -> list[WeightSpec]:
     ]
 
 
-def encoder_specs(config: BertConfig) -> list[WeightSpec]:
-    """Rows for the encoder. HF names are given without the `bert.` prefix."""
+def encoder_specs(config: BertConfig, pooler: bool = True) -> list[WeightSpec]:
+    """Rows for the encoder. HF names are given without the `bert.` prefix. Token-level task models
+    (HF BertForTokenClassification / QuestionAnswering) have no pooler."""
     e, g = "encoder.embeddings", "bert/embeddings"
     specs = [
         WeightSpec(f"{e}.word_embeddings", "embeddings.word_embeddings.weight", f"{g}/word_embeddings"),
@@ -87,7 +89,8 @@ def encoder_specs(config: BertConfig) -> list[WeightSpec]:
             *_layer_norm(f"{p}.feed_forward.layer_norm", f"{h}.output.LayerNorm",
                          f"{g}/output/LayerNorm"),
         ]
-    specs += _dense("encoder.pooler.dense", "pooler.dense", "bert/pooler/dense")
+    if pooler:
+        specs += _dense("encoder.pooler.dense", "pooler.dense", "bert/pooler/dense")
     return specs
 
 
@@ -130,7 +133,7 @@ HEAD_PREFIXES = {
 
 
 def all_specs(config: BertConfig, task: str | None) -> Iterator[WeightSpec]:
-    yield from encoder_specs(config)
+    yield from encoder_specs(config, pooler=task not in TOKEN_TASKS)
     yield from head_specs(task)
 
 

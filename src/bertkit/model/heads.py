@@ -38,7 +38,8 @@ class MaskedLMHead(keras.layers.Layer):
         self.transform.build((None, None, h))
         self.layer_norm.build((None, None, h))
         self.output_bias = self.add_weight(
-            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", dtype="float32")
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", dtype="float32",
+            autocast=False)
         self.built = True
 
     def call(self, sequence_output, positions):

@@ -65,13 +65,13 @@ class BertEmbeddings(keras.layers.Layer):
         # Tables stay float32 under mixed precision; the MLM decoder reuses word_embeddings.
         self.word_embeddings = self.add_weight(
             shape=(c.vocab_size, c.hidden_size), initializer=init, name="word_embeddings",
-            dtype="float32")
+            dtype="float32", autocast=False)
         self.position_embeddings = self.add_weight(
             shape=(c.max_position_embeddings, c.hidden_size), initializer=init,
-            name="position_embeddings", dtype="float32")
+            name="position_embeddings", dtype="float32", autocast=False)
         self.token_type_embeddings = self.add_weight(
             shape=(c.type_vocab_size, c.hidden_size), initializer=init,
-            name="token_type_embeddings", dtype="float32")
+            name="token_type_embeddings", dtype="float32", autocast=False)
         self.layer_norm.build((None, None, c.hidden_size))
         self.built = True
 

@@ -52,6 +52,7 @@ class _TaskModel(keras.Model):
     """Encoder + one ClassifierHead; subclasses choose the features and shape the output."""
 
     head_outputs: int | None = None
+    uses_pooler = True
 
     def __init__(self, config: BertConfig, num_labels: int = 2, encoder: BertEncoder | None = None,
                  classifier_dropout: float | None = None, **kwargs):
@@ -62,6 +63,8 @@ class _TaskModel(keras.Model):
         self.num_labels = num_labels
         self.encoder = encoder or BertEncoder(config)
         self.encoder.build_weights()
+        # As in HF, token-level heads have no pooler: it gets no gradient, so it is frozen.
+        self.encoder.pooler.trainable = self.uses_pooler
         self.head = ClassifierHead(
             config, self.head_outputs or num_labels, dropout=classifier_dropout, name="classifier")
 
@@ -82,6 +85,8 @@ class BertForSequenceClassification(_TaskModel):
 class BertForTokenClassification(_TaskModel):
     """Outputs {"logits": [B, S, num_labels]} from the sequence output."""
 
+    uses_pooler = False
+
     def call(self, inputs, training=False):
         sequence = self.encoder(inputs, training=training)["sequence_output"]
         return {"logits": self.head(sequence, training=training)}
@@ -91,6 +96,7 @@ class BertForQuestionAnswering(_TaskModel):
     """Outputs {"start_logits": [B, S], "end_logits": [B, S]} from the sequence output."""
 
     head_outputs = 2
+    uses_pooler = False
 
     def __init__(self, config: BertConfig, encoder: BertEncoder | None = None, **kwargs):
         kwargs.pop("num_labels", None)

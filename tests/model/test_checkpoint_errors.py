@@ -1,0 +1,59 @@
+"""The strict loader: every mismatch is named."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from bertkit import load_model, load_pretrained, save_model
+from bertkit.convert.checkpoint import CheckpointError
+from bertkit.model.encoder import BertEncoder
+
+
+@pytest.fixture
+def saved_tiny(tiny_config, tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    save_model(BertEncoder(tiny_config).build_weights(), str(tmp_path), tokenizer_dir=str(tmp_path))
+    return tmp_path
+
+
+def test_shape_mismatch_names_the_variable(saved_tiny):
+    raw = json.loads((saved_tiny / "config.json").read_text())
+    raw["intermediate_size"] = 40
+    (saved_tiny / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match=r"encoder\.layer\.0\.intermediate\.dense\.weight.*\(40, 32\).*\(32, 37\)|"
+                                              r"encoder\.layer\.0\.intermediate\.dense\.weight.*\(32, 37\).*\(32, 40\)"):
+        load_pretrained(str(saved_tiny))
+
+
+def test_missing_and_unused_tensors_are_named(saved_tiny):
+    tensors = load_file(str(saved_tiny / "model.safetensors"))
+    tensors.pop("pooler.dense.bias")
+    tensors["encoder.layer.9.extra.weight"] = np.zeros(3, np.float32)
+    save_file(tensors, str(saved_tiny / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(str(saved_tiny))
+    assert "pooler.dense.bias" in str(err.value) and "encoder.layer.9.extra.weight" in str(err.value)
+
+
+def test_directory_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 10, "hidden_size": 8,
+                                                      "num_hidden_layers": 1, "num_attention_heads": 2}))
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_pretrained(str(tmp_path))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_pretrained(str(tmp_path))
+
+
+def test_task_models_round_trip_with_labels(tiny_config, saved_tiny, tmp_path):
+    model = load_model(str(saved_tiny), task="classify", labels=["neg", "pos", "neutral"])
+    out = tmp_path / "clf"
+    save_model(model, str(out), tokenizer_dir=str(saved_tiny))
+    again = load_model(str(out))
+    assert again.labels == ["neg", "pos", "neutral"]
+    ids = {"input_ids": np.array([[2, 7, 8, 3]], np.int32)}
+    np.testing.assert_array_equal(model(ids)["logits"].numpy(), again(ids)["logits"].numpy())
+    with pytest.raises(CheckpointError, match="labels"):
+        load_model(str(out), task="classify", labels=["a", "b", "c"])

@@ -1,0 +1,132 @@
+"""Tiny-config tests of every layer and head: masking, dropout, gradients, precision, XLA."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from bertkit.model.encoder import BertEncoder
+from bertkit.model.models import build_task_model
+
+
+def random_batch(config, batch=3, seq=7, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, config.vocab_size, (batch, seq)).astype(np.int32)
+    mask = np.ones((batch, seq), np.int32)
+    mask[1, 4:] = 0
+    mask[2, 2:] = 0
+    types = np.zeros((batch, seq), np.int32)
+    types[0, 4:] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def test_padding_is_really_masked(tiny_config):
+    encoder = BertEncoder(tiny_config).build_weights()
+    batch = random_batch(tiny_config)
+    out1 = encoder(batch)["sequence_output"].numpy()
+    changed = dict(batch, input_ids=np.where(batch["attention_mask"] == 1, batch["input_ids"], 7))
+    changed["token_type_ids"] = np.where(batch["attention_mask"] == 1, batch["token_type_ids"], 1)
+    out2 = encoder(changed)["sequence_output"].numpy()
+    real = batch["attention_mask"].astype(bool)
+    np.testing.assert_allclose(out1[real], out2[real], atol=1e-6)
+    assert np.abs(out1[~real] - out2[~real]).max() > 1e-3  # padded positions did change
+
+
+def test_defaults_for_optional_inputs(tiny_config):
+    encoder = BertEncoder(tiny_config).build_weights()
+    batch = random_batch(tiny_config)
+    full = encoder({"input_ids": batch["input_ids"], "token_type_ids": np.zeros_like(batch["input_ids"]),
+                    "attention_mask": np.ones_like(batch["input_ids"])})
+    short = encoder({"input_ids": batch["input_ids"]})
+    np.testing.assert_allclose(full["pooled_output"], short["pooled_output"], atol=1e-6)
+    with pytest.raises(ValueError, match="input_ids"):
+        encoder(batch["input_ids"])
+    with pytest.raises(ValueError, match="unknown input"):
+        encoder({**batch, "segment_ids": batch["input_ids"]})
+
+
+def test_dropout_only_in_training(tiny_config):
+    encoder = BertEncoder(tiny_config).build_weights()
+    batch = random_batch(tiny_config)
+    a = encoder(batch, training=False)["sequence_output"].numpy()
+    b = encoder(batch, training=False)["sequence_output"].numpy()
+    np.testing.assert_array_equal(a, b)
+    c = encoder(batch, training=True)["sequence_output"].numpy()
+    d = encoder(batch, training=True)["sequence_output"].numpy()
+    assert np.abs(c - d).max() > 1e-3 and np.abs(a - c).max() > 1e-3
+
+
+@pytest.mark.parametrize("task", ["pretraining", "classify", "ner", "qa"])
+def test_gradients_reach_every_weight(tiny_config, task):
+    model = build_task_model(task, tiny_config, num_labels=3)
+    batch = random_batch(tiny_config)
+    if task == "pretraining":
+        batch["masked_lm_positions"] = np.array([[1, 2], [1, 3], [0, 1]], np.int32)
+    with tf.GradientTape() as tape:
+        out = model(batch, training=True)
+        loss = sum(tf.reduce_sum(v * v) for k, v in out.items() if "logits" in k)
+    grads = tape.gradient(loss, model.trainable_variables)
+    names = [v.path for v in model.trainable_variables]
+    missing = [n for n, g in zip(names, grads) if g is None or not np.any(tf.convert_to_tensor(g).numpy())]
+    assert not missing, missing
+    # every variable is trainable and the MLM decoder shares the word embedding table
+    expected = 5 + 16 * tiny_config.num_hidden_layers + (0 if task in ("ner", "qa") else 2)
+    expected += {"pretraining": 7, "classify": 2, "ner": 2, "qa": 2}[task]
+    assert len(model.trainable_variables) == expected
+
+
+def test_task_output_shapes(tiny_config):
+    batch = random_batch(tiny_config)
+    assert build_task_model("classify", tiny_config, 5)(batch)["logits"].shape == (3, 5)
+    assert build_task_model("ner", tiny_config, 4)(batch)["logits"].shape == (3, 7, 4)
+    qa = build_task_model("qa", tiny_config)(batch)
+    assert qa["start_logits"].shape == (3, 7) and qa["end_logits"].shape == (3, 7)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision(tiny_config, policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_task_model("pretraining", tiny_config)
+        batch = random_batch(tiny_config)
+        batch["masked_lm_positions"] = np.array([[1, 2], [1, 3], [0, 1]], np.int32)
+        out = model(batch)
+        half = tf.bfloat16 if policy == "mixed_bfloat16" else tf.float16
+        assert out["sequence_output"].dtype == tf.float32  # from the float32 LayerNorm
+        assert out["mlm_logits"].dtype == tf.float32 and out["nsp_logits"].dtype == tf.float32
+        assert model.encoder.blocks[0].attention.query.compute_dtype == half.name
+        assert all(v.dtype == "float32" for v in model.trainable_variables)
+        assert np.isfinite(out["mlm_logits"].numpy()).all()
+        for task in ("classify", "ner", "qa"):
+            outs = build_task_model(task, tiny_config)(batch)
+            assert all(v.dtype == tf.float32 for v in outs.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_xla_matches_eager_and_handles_variable_lengths(tiny_config):
+    encoder = BertEncoder(tiny_config).build_weights()
+    fn = tf.function(lambda x: encoder(x), jit_compile=True)
+    for seq in (2, 5, 9):
+        batch = random_batch(tiny_config, seq=seq)
+        eager = encoder(batch)["sequence_output"].numpy()
+        compiled = fn({k: tf.constant(v) for k, v in batch.items()})["sequence_output"].numpy()
+        np.testing.assert_allclose(eager, compiled, atol=1e-5)
+
+
+def test_too_long_sequence_is_a_clear_error(tiny_config):
+    encoder = BertEncoder(tiny_config).build_weights()
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        encoder({"input_ids": np.ones((1, 65), np.int32)})
+
+
+def test_mlm_never_builds_full_vocab_logits(tiny_config):
+    model = build_task_model("pretraining", tiny_config)
+    batch = random_batch(tiny_config)
+    batch["masked_lm_positions"] = np.array([[1], [2], [3]], np.int32)
+    graph = tf.function(lambda x: model(x)).get_concrete_function(
+        {k: tf.TensorSpec([3, None] if k != "masked_lm_positions" else [3, 1], tf.int32) for k in batch}).graph
+    vocab = tiny_config.vocab_size
+    shapes = [op.outputs[0].shape for op in graph.get_operations() if op.outputs]
+    # the only [.., vocab] tensors have the masked-position dimension (1), never the sequence one
+    assert not any(s.rank == 3 and s[-1] == vocab and s[1] != 1 for s in shapes)
