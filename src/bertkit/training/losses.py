@@ -1,0 +1,103 @@
+"""Losses of the pretraining and task heads, in the trainer's Loss protocol (see trainer.Loss).
+
+Each is a sum over the micro-batch divided by a count over the whole global batch (`norms`), so
+accumulation and data parallelism reproduce the one-big-batch update exactly.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+IGNORE_INDEX = -100  # token labels that take no part in the loss (non-first word pieces, padding)
+
+
+def _ce(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
+
+
+def _correct(labels, logits):
+    return tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32)), tf.float32)
+
+
+class PretrainingLoss:
+    """MLM cross-entropy averaged over masked positions + NSP cross-entropy averaged over examples.
+
+    labels: masked_lm_ids [B, P], masked_lm_weights [B, P] (1 real prediction, 0 padding),
+    next_sentence_labels [B] (0 IsNext, 1 NotNext, as google-research).
+    """
+
+    def normalizers(self, labels):
+        return {"masked": tf.reduce_sum(labels["masked_lm_weights"]),
+                "examples": tf.shape(labels["next_sentence_labels"])[0]}
+
+    def __call__(self, outputs, labels, norms):
+        weights = tf.cast(labels["masked_lm_weights"], tf.float32)
+        mlm_ce = _ce(labels["masked_lm_ids"], outputs["mlm_logits"]) * weights
+        nsp_labels = tf.reshape(labels["next_sentence_labels"], [-1])
+        nsp_ce = _ce(nsp_labels, outputs["nsp_logits"])
+        mlm_loss = tf.reduce_sum(mlm_ce) / tf.maximum(norms["masked"], 1.0)
+        nsp_loss = tf.reduce_sum(nsp_ce) / tf.maximum(norms["examples"], 1.0)
+        n = tf.cast(tf.shape(nsp_labels)[0], tf.float32)
+        metrics = {
+            "mlm_loss": (tf.reduce_sum(mlm_ce), tf.reduce_sum(weights)),
+            "nsp_loss": (tf.reduce_sum(nsp_ce), n),
+            "mlm_accuracy": (tf.reduce_sum(_correct(labels["masked_lm_ids"], outputs["mlm_logits"]) * weights),
+                             tf.reduce_sum(weights)),
+            "nsp_accuracy": (tf.reduce_sum(_correct(nsp_labels, outputs["nsp_logits"])), n),
+        }
+        return mlm_loss + nsp_loss, metrics
+
+
+class ClassificationLoss:
+    """Cross-entropy over examples; labels: label [B] (int), optional weight [B] for padding rows."""
+
+    def normalizers(self, labels):
+        return {"examples": tf.reduce_sum(self._weights(labels))}
+
+    @staticmethod
+    def _weights(labels):
+        if "weight" in labels:
+            return tf.cast(labels["weight"], tf.float32)
+        return tf.ones(tf.shape(labels["label"])[:1], tf.float32)
+
+    def __call__(self, outputs, labels, norms):
+        w = self._weights(labels)
+        ce = _ce(labels["label"], outputs["logits"]) * w
+        metrics = {"accuracy": (tf.reduce_sum(_correct(labels["label"], outputs["logits"]) * w), tf.reduce_sum(w))}
+        return tf.reduce_sum(ce) / tf.maximum(norms["examples"], 1.0), metrics
+
+
+class TokenClassificationLoss:
+    """Cross-entropy over labelled word pieces; labels: labels [B, S] with -100 where ignored."""
+
+    def normalizers(self, labels):
+        return {"tokens": tf.reduce_sum(tf.cast(labels["labels"] != IGNORE_INDEX, tf.float32))}
+
+    def __call__(self, outputs, labels, norms):
+        tags = labels["labels"]
+        keep = tf.cast(tags != IGNORE_INDEX, tf.float32)
+        safe = tf.where(tags == IGNORE_INDEX, 0, tags)
+        ce = _ce(safe, outputs["logits"]) * keep
+        metrics = {"token_accuracy": (tf.reduce_sum(_correct(safe, outputs["logits"]) * keep), tf.reduce_sum(keep))}
+        return tf.reduce_sum(ce) / tf.maximum(norms["tokens"], 1.0), metrics
+
+
+class SpanLoss:
+    """(CE(start) + CE(end)) / 2 over examples; labels: start_positions, end_positions [B]
+    (0, the [CLS] index, when the answer is not in the window)."""
+
+    def normalizers(self, labels):
+        return {"examples": tf.shape(labels["start_positions"])[0]}
+
+    def __call__(self, outputs, labels, norms):
+        start = _ce(labels["start_positions"], outputs["start_logits"])
+        end = _ce(labels["end_positions"], outputs["end_logits"])
+        n = tf.cast(tf.shape(start)[0], tf.float32)
+        both = _correct(labels["start_positions"], outputs["start_logits"]) * \
+            _correct(labels["end_positions"], outputs["end_logits"])
+        metrics = {"span_accuracy": (tf.reduce_sum(both), n)}
+        return tf.reduce_sum(start + end) / 2.0 / tf.maximum(norms["examples"], 1.0), metrics
+
+
+LOSSES = {"pretraining": PretrainingLoss, "classify": ClassificationLoss, "ner": TokenClassificationLoss,
+          "qa": SpanLoss}
