@@ -53,11 +53,13 @@ class OptimizerConfig:
 
 
 def create_optimizer(cfg: OptimizerConfig, precision: str = "fp32") -> keras.optimizers.Optimizer:
-    """AdamW (Keras) with the BERT schedule; wrapped in a LossScaleOptimizer for fp16."""
+    """AdamW (Keras) with the BERT schedule; wrapped in a LossScaleOptimizer for fp16.
+
+    cfg.clip_norm is applied by the Trainer to the global gradient (see Trainer._clip), not here."""
     schedule = WarmupLinearDecay(cfg.learning_rate, cfg.warmup_steps, cfg.total_steps)
     optimizer = keras.optimizers.AdamW(
         learning_rate=schedule, weight_decay=cfg.weight_decay, beta_1=cfg.beta_1, beta_2=cfg.beta_2,
-        epsilon=cfg.epsilon, global_clipnorm=cfg.clip_norm)
+        epsilon=cfg.epsilon)
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES)
     if precision == "fp16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

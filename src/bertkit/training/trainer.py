@@ -116,6 +116,7 @@ class Trainer:
         if not self.chief:  # other workers write to a scratch copy, as tf.distribute requires
             ckpt_dir = os.path.join(out_dir, "checkpoints", f"worker_tmp_{self.strategy.cluster_resolver.task_id}")
         self.checkpoint_dir = ckpt_dir
+        self.clip_norm = optimizer_config.clip_norm
         self._grads_fn = tf.function(self._gradients, jit_compile=True) if config.xla else self._gradients
         self.history: list[dict] = []
 
@@ -126,7 +127,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             outputs = model(features, training=True)
             loss, metrics = self.loss_fn(outputs, labels, norms)
-            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+            scaled = optimizer.scale_loss(loss)  # identity unless a LossScaleOptimizer (fp16)
         grads = tape.gradient(scaled, model.trainable_variables)
         grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
                  for g, v in zip(grads, model.trainable_variables)]
@@ -150,8 +151,22 @@ class Trainer:
             for name, (num, den) in metrics.items():
                 pn, pd = total_metrics.get(name, (0.0, 0.0))
                 total_metrics[name] = (pn + num, pd + den)
-        self.optimizer.apply(total_grads, self.model.trainable_variables)
+        self.optimizer.apply(self._clip(total_grads, ctx), self.model.trainable_variables)
         return total_loss, total_metrics
+
+    def _clip(self, grads, ctx):
+        """Global-norm clipping of the GLOBAL gradient. Keras clips before its cross-replica sum,
+        i.e. each replica's partial gradient, which would make N devices train differently from
+        one; so the sum is taken here, clipped, and divided by N (Keras sums it again)."""
+        clip = self.clip_norm
+        n = ctx.num_replicas_in_sync
+        if n > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if clip:
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):  # fp16: still loss-scaled
+                clip = clip * tf.cast(self.optimizer.dynamic_scale, tf.float32)
+            grads, _ = tf.clip_by_global_norm(grads, clip)
+        return [g / n for g in grads] if n > 1 else grads
 
     def _build_step(self, iterator):
         @tf.function
@@ -167,10 +182,15 @@ class Trainer:
     def fit(self, dataset: tf.data.Dataset, resume: bool = True) -> list[dict]:
         """Trains until config.steps; resumes from the last checkpoint in out_dir when present."""
         cfg = self.config
-        dist = self.strategy.experimental_distribute_dataset(dataset)
-        iterator = iter(dist)
-        ckpt = tf.train.Checkpoint(model=model_variables(self.model), optimizer=self.optimizer,
-                                   step=self.step, iterator=iterator)
+        state = dict(model=model_variables(self.model), optimizer=self.optimizer, step=self.step)
+        # One device: the tf.data iterator is checkpointed, so resuming continues at the exact
+        # element. Distributed iterators cannot be checkpointed; there the (deterministic) dataset
+        # is replayed past the batches already consumed.
+        single = self.strategy.num_replicas_in_sync == 1 and not _is_multi_worker(self.strategy)
+        iterator = iter(dataset) if single else None
+        if single:
+            state["iterator"] = iterator
+        ckpt = tf.train.Checkpoint(**state)
         manager = tf.train.CheckpointManager(ckpt, self.checkpoint_dir, max_to_keep=cfg.keep_checkpoints)
         self.resumed_from = None
         if resume and manager.latest_checkpoint:
@@ -178,6 +198,8 @@ class Trainer:
             self.resumed_from = int(self.step.numpy())
             self._load_history()
             log.info("resumed from %s (step %d)", manager.latest_checkpoint, self.resumed_from)
+        if not single:
+            iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(int(self.step.numpy()))))
         step_fn = self._build_step(iterator)
         writer = tf.summary.create_file_writer(os.path.join(self.out_dir, "logs")) if self.chief else None
         start = int(self.step.numpy())
@@ -225,6 +247,10 @@ class Trainer:
             with open(self._history_path()) as f:
                 step = int(self.step.numpy())
                 self.history = [r for r in json.load(f) if r["step"] <= step]
+
+
+def _is_multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def model_variables(model: keras.Model) -> dict:
