@@ -49,7 +49,7 @@ class PretrainingLoss:
 
 
 class ClassificationLoss:
-    """Cross-entropy over examples; labels: label [B] (int), optional weight [B] for padding rows."""
+    """Cross-entropy over examples; labels: labels [B] (int), optional weight [B] for padding rows."""
 
     def normalizers(self, labels):
         return {"examples": tf.reduce_sum(self._weights(labels))}
@@ -58,12 +58,12 @@ class ClassificationLoss:
     def _weights(labels):
         if "weight" in labels:
             return tf.cast(labels["weight"], tf.float32)
-        return tf.ones(tf.shape(labels["label"])[:1], tf.float32)
+        return tf.ones(tf.shape(labels["labels"])[:1], tf.float32)
 
     def __call__(self, outputs, labels, norms):
         w = self._weights(labels)
-        ce = _ce(labels["label"], outputs["logits"]) * w
-        metrics = {"accuracy": (tf.reduce_sum(_correct(labels["label"], outputs["logits"]) * w), tf.reduce_sum(w))}
+        ce = _ce(labels["labels"], outputs["logits"]) * w
+        metrics = {"accuracy": (tf.reduce_sum(_correct(labels["labels"], outputs["logits"]) * w), tf.reduce_sum(w))}
         return tf.reduce_sum(ce) / tf.maximum(norms["examples"], 1.0), metrics
 
 

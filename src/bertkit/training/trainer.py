@@ -179,16 +179,25 @@ class Trainer:
         return step_fn
 
     # --- the loop -----------------------------------------------------------------------------
-    def fit(self, dataset: tf.data.Dataset, resume: bool = True) -> list[dict]:
-        """Trains until config.steps; resumes from the last checkpoint in out_dir when present."""
+    def fit(self, dataset: tf.data.Dataset, resume: bool = True,
+            on_step: Callable[[int, "Trainer"], bool] | None = None,
+            batch_size: int | None = None, checkpoint_iterator: bool = True) -> list[dict]:
+        """Trains until config.steps; resumes from the last checkpoint in out_dir when present.
+
+        on_step(step, trainer), called after each step (after that step's checkpoint), may evaluate
+        and append records to trainer.history; returning True stops training (early stopping).
+        batch_size: the global batch (for throughput), when the dataset's shape does not say it.
+        checkpoint_iterator=False for datasets whose iterator cannot be saved (from_generator):
+        the data position is then restored by replaying the deterministic dataset."""
         cfg = self.config
         state = dict(model=model_variables(self.model), optimizer=self.optimizer, step=self.step)
         # One device: the tf.data iterator is checkpointed, so resuming continues at the exact
         # element. Distributed iterators cannot be checkpointed; there the (deterministic) dataset
         # is replayed past the batches already consumed.
         single = self.strategy.num_replicas_in_sync == 1 and not _is_multi_worker(self.strategy)
-        iterator = iter(dataset) if single else None
-        if single:
+        saved_iterator = single and checkpoint_iterator
+        iterator = iter(dataset) if saved_iterator else None
+        if saved_iterator:
             state["iterator"] = iterator
         ckpt = tf.train.Checkpoint(**state)
         manager = tf.train.CheckpointManager(ckpt, self.checkpoint_dir, max_to_keep=cfg.keep_checkpoints)
@@ -198,14 +207,18 @@ class Trainer:
             self.resumed_from = int(self.step.numpy())
             self._load_history()
             log.info("resumed from %s (step %d)", manager.latest_checkpoint, self.resumed_from)
-        if not single:
-            iterator = iter(self.strategy.experimental_distribute_dataset(dataset.skip(int(self.step.numpy()))))
+        if any(r.get("stopped_early") for r in self.history):
+            log.info("this run already stopped early at step %d", int(self.step.numpy()))
+            return self.history
+        if not saved_iterator:
+            replay = dataset.skip(int(self.step.numpy()))
+            iterator = iter(replay if single else self.strategy.experimental_distribute_dataset(replay))
         step_fn = self._build_step(iterator)
         writer = tf.summary.create_file_writer(os.path.join(self.out_dir, "logs")) if self.chief else None
         start = int(self.step.numpy())
         bar = _progress(cfg, start)
         sums, t0, seen = {}, time.time(), 0
-        batch_size = _global_batch_size(dataset)
+        batch_size = batch_size or _global_batch_size(dataset)
         while int(self.step.numpy()) < cfg.steps:
             loss, metrics = step_fn()
             step = int(self.step.numpy())
@@ -228,6 +241,11 @@ class Trainer:
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 manager.save(checkpoint_number=step)
                 self._save_history()
+            if on_step is not None and on_step(step, self):
+                log.info("stopped early at step %d", step)
+                manager.save(checkpoint_number=step)
+                self.history.append({"step": step, "stopped_early": True})
+                break
         if bar is not None:
             bar.close()
         self._save_history()

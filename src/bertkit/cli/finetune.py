@@ -1,0 +1,108 @@
+"""`bertkit finetune`, `bertkit evaluate`, `bertkit predict`: the three fine-tuning tasks."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _data_flags(p) -> None:
+    g = p.add_argument_group("data columns and task options")
+    g.add_argument("--text-column", help="classify: text column (name or index; default 0 / 'text')")
+    g.add_argument("--text-pair-column", help="classify: second-segment column for sentence pairs")
+    g.add_argument("--label-column", help="classify: label column (default: last / 'label')")
+    header = g.add_mutually_exclusive_group()
+    header.add_argument("--header", dest="header", action="store_true", default=None,
+                        help="classify: the first row is a header")
+    header.add_argument("--no-header", dest="header", action="store_false")
+    g.add_argument("--max-length", type=int, help="max tokens per feature (classify/ner 128, qa 384)")
+    g.add_argument("--doc-stride", type=int, help="qa: stride between context windows (128)")
+    g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
+    g.add_argument("--articles", help="qa: only these SQuAD articles, e.g. 0-29 or 3,5")
+    g.add_argument("--skip-bad-answers", action="store_true", default=None,
+                   help="qa: skip (with a warning) answers whose text is not at answer_start")
+
+
+def _task_options(args) -> dict:
+    keys = ("text_column", "text_pair_column", "label_column", "header", "max_length", "doc_stride",
+            "max_query_length", "articles", "skip_bad_answers")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("finetune", help="fine-tune a checkpoint for classify, ner or qa",
+                              description="Fine-tunes any bertkit, Hugging Face or Google checkpoint; writes the "
+                                          "best model (by the dev metric) as a HF-layout directory.")
+    p.add_argument("task", choices=["classify", "ner", "qa"])
+    p.add_argument("--init", required=True, help="checkpoint directory to start from")
+    p.add_argument("--train", required=True, help="training file")
+    p.add_argument("--dev", help="dev file: evaluated after every epoch; the best epoch is kept")
+    p.add_argument("--out", required=True, help="output model directory")
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--batch-size", type=int, default=32, help="micro-batch size")
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--accumulation-steps", type=int, default=1)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--no-xla", dest="xla", action="store_false", help="do not compile steps with XLA")
+    p.add_argument("--freeze-encoder", action="store_true", help="train the head only")
+    p.add_argument("--freeze-layers", type=int, default=0, help="freeze embeddings + the lowest N layers")
+    p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
+                   help="stop after this many epochs without dev improvement")
+    p.add_argument("--seed", type=int, default=0)
+    _data_flags(p)
+    p.set_defaults(func=run_finetune)
+
+    e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file",
+                              description="Prints the metrics as one JSON object on the last line of stdout.")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    _data_flags(e)
+    e.set_defaults(func=run_evaluate)
+
+    r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
+                              description="Reads one input per line (a file or stdin): a text, 'text<TAB>pair' "
+                                          "for pair classifiers, 'question<TAB>context' for qa.")
+    r.add_argument("--model", required=True)
+    r.add_argument("input", nargs="?", help="input file (default: stdin)")
+    r.set_defaults(func=run_predict)
+
+
+def run_finetune(args) -> int:
+    from ..tasks import TASKS, FinetuneOptions, finetune
+
+    options = FinetuneOptions(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, accumulation_steps=args.accumulation_steps,
+        precision=args.precision, xla=args.xla, freeze_encoder=args.freeze_encoder,
+        freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps)
+    task = TASKS[args.task](**_task_options(args))
+    metrics = finetune(task, args.init, args.train, args.out, dev_file=args.dev, options=options)
+    print(f"saved the fine-tuned model to {args.out}")
+    print(json.dumps(metrics))
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from ..tasks import TASKS, evaluate
+
+    print(json.dumps(evaluate(args.model, args.data, TASKS, **_task_options(args))))
+    return 0
+
+
+def run_predict(args) -> int:
+    from ..tasks import TASKS, predict
+    from ..tasks.base import write_json_lines
+
+    if args.input:
+        with open(args.input, encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise ValueError("no input lines")
+    write_json_lines(predict(args.model, lines, TASKS), sys.stdout)
+    return 0

@@ -1,0 +1,207 @@
+"""What every fine-tuning task shares: options, the train/evaluate/predict engine, saving.
+
+A task (classify.py, ner.py, qa.py) supplies how to read its files, featurize, score and format
+predictions; this module runs the model over features, trains with the common Trainer, evaluates
+on the dev set after every epoch and keeps the best model (early stopping on the dev metric).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..data.common import concat_batches, make_dataset
+from ..pretrained import load_model, read_config, save_model
+from ..tokenizer import load_tokenizer
+from ..training.losses import LOSSES
+from ..training.optimizer import OptimizerConfig, set_precision
+from ..training.trainer import TrainConfig, Trainer
+
+log = logging.getLogger("bertkit")
+
+
+@dataclasses.dataclass
+class FinetuneOptions:
+    """Hyper-parameters of a fine-tuning run (CLI flags map 1:1)."""
+
+    epochs: float = 3.0
+    batch_size: int = 32  # micro-batch; the optimizer step sees batch_size * accumulation_steps
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    accumulation_steps: int = 1
+    precision: str = "fp32"
+    xla: bool = True
+    freeze_encoder: bool = False
+    freeze_layers: int = 0  # embeddings + the lowest N blocks
+    patience: int | None = None  # epochs without dev improvement before stopping
+    seed: int = 0
+    max_steps: int | None = None
+    progress: bool = True
+
+
+class Task:
+    """Interface of a task; see classify.py / ner.py / qa.py."""
+
+    name: str
+    label_keys: tuple[str, ...]
+    metric: str  # the dev metric that picks the best epoch (higher is better)
+    per_token: bool  # outputs have a sequence axis (NER, QA)
+    defaults: dict[str, Any] = {}  # task options saved with the model (max_length, ...)
+    transient: tuple[str, ...] = ()  # options about one data file, not saved with the model
+
+    def __init__(self, **options):
+        self.options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+
+    def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list: ...
+
+    def labels_from(self, examples: list) -> list[str] | None: ...
+
+    def featurize(self, examples: list, tokenizer, labels: list[str] | None) -> dict: ...
+
+    def score(self, examples: list, features: dict, outputs: dict, labels) -> dict: ...
+
+    def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]: ...
+
+    def examples_from_lines(self, lines: list[str]) -> list: ...
+
+
+def targets_as_dict(dataset: tf.data.Dataset, label_keys) -> tf.data.Dataset:
+    """make_dataset yields a bare array for one label key; the losses take a dict."""
+    if len(label_keys) == 1:
+        return dataset.map(lambda x, y: (x, {label_keys[0]: y}))
+    return dataset
+
+
+def run_model(model, features: dict, per_token: bool, batch_size: int = 64) -> dict:
+    """Forward pass over all feature rows, in order; numpy logits [N, ...]. Batches are cut to
+    their longest row; per_token outputs ([B, w] or [B, w, C]) are padded back to the full width
+    with a very low logit."""
+    length = features["input_ids"].shape[1]
+    dataset = make_dataset(features, batch_size, label_keys=None, bucket=True, pad_multiple=32)
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    batches: dict[str, list] = {}
+    for inputs in dataset:
+        for name, value in forward(inputs).items():
+            batches.setdefault(name, []).append(value.numpy())
+    if per_token:
+        return {name: concat_batches(parts, length, -1e4) for name, parts in batches.items()}
+    return {name: np.concatenate(parts) for name, parts in batches.items()}
+
+
+def freeze(model, options: FinetuneOptions) -> None:
+    encoder = model.encoder
+    if options.freeze_encoder:
+        encoder.trainable = False
+        return
+    if options.freeze_layers:
+        if options.freeze_layers > len(encoder.blocks):
+            raise ValueError(f"--freeze-layers {options.freeze_layers} exceeds the model's "
+                             f"{len(encoder.blocks)} layers")
+        encoder.embeddings.trainable = False
+        for block in encoder.blocks[: options.freeze_layers]:
+            block.trainable = False
+
+
+def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str | None = None,
+             options: FinetuneOptions | None = None) -> dict:
+    """Fine-tunes `init` (any bertkit / HF / Google directory) on train_file; writes the best
+    model (by the dev metric, else the last) to out_dir and returns the final dev metrics."""
+    options = options or FinetuneOptions()
+    tokenizer = load_tokenizer(init)
+    train_examples = task.read(train_file, train=True)
+    labels = task.labels_from(train_examples)
+    dev_examples = task.read(dev_file, labels=labels) if dev_file else None
+    train_features = task.featurize(train_examples, tokenizer, labels)
+    dev_features = task.featurize(dev_examples, tokenizer, labels) if dev_examples else None
+    n = len(train_features["input_ids"])
+    step_batch = options.batch_size * options.accumulation_steps
+    steps_per_epoch = max(1, n // step_batch)
+    steps = options.max_steps or max(1, math.ceil(options.epochs * steps_per_epoch))
+    log.info("%s: %d training features, %d steps (%d per epoch)", task.name, n, steps, steps_per_epoch)
+
+    set_precision(options.precision)
+    dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
+                           seed=options.seed, bucket=True, pad_multiple=32, drop_remainder=True)
+    dataset = targets_as_dict(dataset.repeat(), task.label_keys)
+
+    def build():
+        model = load_model(init, task=task.name, labels=labels)
+        freeze(model, options)
+        return model
+
+    trainer = Trainer(
+        build, LOSSES[task.name](), out_dir,
+        TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
+                    xla=options.xla, checkpoint_every=steps_per_epoch, log_every=min(50, steps_per_epoch),
+                    seed=options.seed, progress=options.progress),
+        OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
+                        total_steps=steps, weight_decay=options.weight_decay))
+    extra = {"bertkit_task_options": {k: v for k, v in task.options.items() if k not in task.transient}}
+    state = {"best": _best_so_far(trainer.history, task.metric) if dev_features else None, "bad_epochs": 0}
+
+    def on_step(step, trainer):
+        if not dev_features or (step % steps_per_epoch and step != steps):
+            return False
+        metrics = task.score(dev_examples, dev_features, run_model(trainer.model, dev_features, task.per_token), labels)
+        trainer.history.append({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
+        log.info("step %d dev %s", step, metrics)
+        if state["best"] is None or metrics[task.metric] > state["best"]:
+            state["best"], state["bad_epochs"] = metrics[task.metric], 0
+            save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
+            return False
+        state["bad_epochs"] += 1
+        return options.patience is not None and state["bad_epochs"] >= options.patience
+
+    trainer.fit(dataset, on_step=on_step, batch_size=step_batch, checkpoint_iterator=False)
+    if not dev_features:
+        save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
+        return {}
+    best = load_model(out_dir)
+    return task.score(dev_examples, dev_features, run_model(best, dev_features, task.per_token), labels)
+
+
+def _best_so_far(history: list[dict], metric: str):
+    values = [r[f"eval_{metric}"] for r in history if f"eval_{metric}" in r]
+    return max(values) if values else None
+
+
+def load_for_inference(model_dir: str, tasks: dict) -> tuple[Task, Any, Any, list | None]:
+    """(task, model, tokenizer, labels) of a fine-tuned model directory."""
+    _, raw = read_config(model_dir)
+    name = raw.get("bertkit_task")
+    if name not in tasks:
+        raise ValueError(f"{model_dir}: not a fine-tuned bertkit model (config.json has no bertkit_task); "
+                         f"fine-tune one with `bertkit finetune`")
+    task = tasks[name](**raw.get("bertkit_task_options", {}))
+    model = load_model(model_dir)
+    return task, model, load_tokenizer(model_dir), getattr(model, "labels", None)
+
+
+def evaluate(model_dir: str, data_file: str, tasks: dict, **read_options) -> dict:
+    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
+    task.options.update({k: v for k, v in read_options.items() if v is not None})
+    examples = task.read(data_file, labels=labels)
+    features = task.featurize(examples, tokenizer, labels)
+    return task.score(examples, features, run_model(model, features, task.per_token), labels)
+
+
+def predict(model_dir: str, lines: list[str], tasks: dict) -> list[dict]:
+    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
+    examples = task.examples_from_lines(lines)
+    features = task.featurize(examples, tokenizer, None)
+    return task.format_predictions(examples, features, run_model(model, features, task.per_token), labels)
+
+
+def write_json_lines(records: list[dict], stream) -> None:
+    for record in records:
+        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+

@@ -1,0 +1,53 @@
+"""Sequence classification (single sentence or pair): TSV/CSV/JSONL in, accuracy / macro-F1 / MCC out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.classification import (ClassificationExample, featurize_classification, infer_label_list,
+                                   read_classification_file)
+from ..metrics.classification import classification_metrics
+from .base import Task
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class ClassifyTask(Task):
+    name = "classify"
+    label_keys = ("labels",)
+    metric = "accuracy"
+    per_token = False
+    defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
+                "header": None}
+
+    def read(self, path, labels=None, train=False):
+        o = self.options
+        return read_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
+                                        label_column=o["label_column"], header=o["header"], label_list=labels)
+
+    def labels_from(self, examples):
+        return infer_label_list(examples)
+
+    def featurize(self, examples, tokenizer, labels):
+        return featurize_classification(examples, tokenizer, label_list=labels if examples[0].label is not None
+                                        else None, max_length=self.options["max_length"])
+
+    def score(self, examples, features, outputs, labels):
+        return classification_metrics(features["labels"], outputs["logits"].argmax(-1))
+
+    def format_predictions(self, examples, features, outputs, labels):
+        probs = softmax(outputs["logits"])
+        return [{"label": labels[int(p.argmax())], "probabilities": [round(float(x), 6) for x in p]}
+                for p in probs]
+
+    def examples_from_lines(self, lines):
+        examples = []
+        for line in lines:
+            text, _, pair = line.partition("\t")
+            examples.append(ClassificationExample(text=text, text_pair=pair if _ else None))
+        if len({e.text_pair is None for e in examples}) > 1:
+            raise ValueError("mix of single texts and tab-separated pairs in the input")
+        return examples

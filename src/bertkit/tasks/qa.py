@@ -1,0 +1,70 @@
+"""Extractive question answering: SQuAD v1.1 / v2.0 JSON in, official EM / F1 out."""
+
+from __future__ import annotations
+
+from ..data.squad import SquadExample, answers_by_id, featurize_squad, postprocess_squad, read_squad
+from ..metrics.squad import squad_v1_metrics, squad_v2_metrics
+from .base import Task
+
+
+class QaTask(Task):
+    name = "qa"
+    label_keys = ("start_positions", "end_positions")
+    metric = "f1"
+    per_token = True
+    defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "max_answer_length": 30,
+                "n_best_size": 20, "version_2": False, "null_score_diff_threshold": 0.0,
+                "skip_bad_answers": False, "articles": None}
+    transient = ("skip_bad_answers", "articles")
+
+    def read(self, path, labels=None, train=False):
+        articles = self.options["articles"]
+        examples = read_squad(path, skip_bad_answers=self.options["skip_bad_answers"],
+                              articles=parse_articles(articles))
+        if any(e.is_impossible for e in examples):
+            self.options["version_2"] = True
+        return examples
+
+    def labels_from(self, examples):
+        return None
+
+    def featurize(self, examples, tokenizer, labels):
+        o = self.options
+        return featurize_squad(examples, tokenizer, max_length=o["max_length"], doc_stride=o["doc_stride"],
+                               max_query_length=o["max_query_length"])
+
+    def answers(self, examples, features, outputs):
+        o = self.options
+        return postprocess_squad(examples, features, outputs["start_logits"], outputs["end_logits"],
+                                 n_best_size=o["n_best_size"], max_answer_length=o["max_answer_length"],
+                                 version_2=o["version_2"], null_score_diff_threshold=o["null_score_diff_threshold"])
+
+    def score(self, examples, features, outputs, labels):
+        predictions = {qid: r["answer"] for qid, r in self.answers(examples, features, outputs).items()}
+        metric = squad_v2_metrics if self.options["version_2"] else squad_v1_metrics
+        return metric(answers_by_id(examples), predictions)
+
+    def format_predictions(self, examples, features, outputs, labels):
+        results = self.answers(examples, features, outputs)
+        return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4)}
+                for r in (results[e.qid] for e in examples)]
+
+    def examples_from_lines(self, lines):
+        examples = []
+        for i, line in enumerate(lines):
+            question, sep, context = line.partition("\t")
+            if not sep:
+                raise ValueError(f"<input>:{i + 1}: expected 'question<TAB>context'")
+            examples.append(SquadExample(qid=str(i), question=question, context=context))
+        return examples
+
+
+def parse_articles(spec):
+    """'0-29' -> slice(0, 30); '3,5' -> [3, 5]; None -> all articles."""
+    if spec is None or isinstance(spec, (slice, list, range)):
+        return spec
+    spec = str(spec)
+    if "-" in spec:
+        first, last = spec.split("-")
+        return slice(int(first), int(last) + 1)
+    return [int(x) for x in spec.split(",")]
