@@ -1,0 +1,242 @@
+"""Sequence classification data: TSV / CSV / JSON Lines readers, label lists, featurizer.
+
+Columns are chosen by name (needs a header) or by 0-based index (negative counts from the end);
+GLUE files work with column flags only, see `GLUE_COLUMNS`. TSV is split on tabs with no quote
+handling (MRPC has unbalanced `"`), CSV uses the csv module's standard quoting. Files may carry a
+BOM and CRLF endings. Every error names `file:line`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from .common import make_dataset, pad_rows, read_text_lines  # noqa: F401  (make_dataset re-exported)
+
+log = logging.getLogger("bertkit.data")
+
+Column = str | int
+
+# The flags that read the GLUE files in shared/data (README of the data folder).
+GLUE_COLUMNS: dict[str, dict] = {
+    "sst2": {"text_column": "sentence", "label_column": "label"},
+    "cola": {"text_column": 3, "label_column": 1, "header": False},
+    "mrpc": {"text_column": "#1 String", "text_pair_column": "#2 String", "label_column": "Quality"},
+}
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationExample:
+    text: str
+    text_pair: str | None = None
+    label: str | None = None
+    source: str = ""  # "file:line", for error messages
+
+
+def parse_column(spec: Column | None) -> Column | None:
+    """A column flag as given on the command line: "3" or "-1" -> index, anything else -> name."""
+    if isinstance(spec, str) and re.fullmatch(r"-?\d+", spec.strip()):
+        return int(spec)
+    return spec
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+def read_classification_file(path: str | os.PathLike, *, text_column: Column | None = None,
+                             text_pair_column: Column | None = None,
+                             label_column: Column | None = None, has_labels: bool = True,
+                             header: bool | None = None, delimiter: str | None = None,
+                             label_list: Sequence[str] | None = None) -> list[ClassificationExample]:
+    """Read a TSV/CSV (by delimiter or suffix: .csv -> comma, else tab) or JSON Lines file.
+
+    Defaults: TSV/CSV text column 0 and label column -1 (the last); JSON Lines keys "text" and
+    "label". `has_labels=False` reads no label. `header=None` detects a header row: there is one if
+    any column is given by name; with indices only, when the first row's label cell is a label no
+    other row has (and not in `label_list`, if given) - logged, pass header=False to override.
+    Raises ValueError (with file:line) on empty files, rows with the wrong number of columns,
+    unknown column names and (when `label_list` is given) unknown labels.
+    """
+    path = os.fspath(path)
+    if path.lower().endswith(JSONL_SUFFIXES) and delimiter is None:
+        examples = _read_jsonl(path, text_column, text_pair_column, label_column, has_labels)
+    else:
+        if delimiter is None:
+            delimiter = "," if path.lower().endswith(".csv") else "\t"
+        rows = _read_delimited(path, delimiter)
+        cols = [parse_column(c) for c in (text_column, text_pair_column, label_column)]
+        examples = _rows_to_examples(path, rows, *cols, has_labels, header, label_list)
+    if not examples:
+        raise ValueError(f"{path}: no examples (empty file or header only)")
+    if label_list is not None and has_labels:
+        encode_labels(examples, label_list)  # raises on the first unknown label
+    return examples
+
+
+def _read_delimited(path: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of the non-blank rows. TSV: plain split; CSV: standard quoting."""
+    lines = read_text_lines(path)
+    if delimiter == "\t":
+        return [(i + 1, line.split("\t")) for i, line in enumerate(lines) if line.strip()]
+    rows, reader = [], csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, strict=True)
+    line_end = 0
+    try:
+        for fields in reader:
+            start, line_end = line_end + 1, reader.line_num
+            if any(f.strip() for f in fields):
+                rows.append((start, fields))
+    except csv.Error as e:
+        raise ValueError(f"{path}:{reader.line_num}: {e}") from None
+    return rows
+
+
+def _rows_to_examples(path, rows, text_col, pair_col, label_col, has_labels, header, label_list):
+    if not rows:
+        return []
+    text_col = 0 if text_col is None else text_col
+    label_col = (-1 if label_col is None else label_col) if has_labels else None
+    specs = [c for c in (text_col, pair_col, label_col) if c is not None]
+    if header is None:
+        header = _detect_header(path, rows, specs, label_col, label_list)
+    names = rows[0][1] if header else None
+    width = len(rows[0][1])
+    text_i, pair_i, label_i = (None if c is None else _column_index(path, rows[0][0], c, names, width)
+                               for c in (text_col, pair_col, label_col))
+    if len({i for i in (text_i, pair_i, label_i) if i is not None}) < len(specs):
+        raise ValueError(f"{path}: text, text-pair and label columns must differ")
+    examples = []
+    for line, fields in rows[1:] if header else rows:
+        if len(fields) != width:
+            raise ValueError(f"{path}:{line}: expected {width} columns, found {len(fields)}")
+        examples.append(ClassificationExample(
+            text=fields[text_i],
+            text_pair=None if pair_i is None else fields[pair_i],
+            label=None if label_i is None else fields[label_i].strip(),
+            source=f"{path}:{line}"))
+    return examples
+
+
+def _detect_header(path, rows, specs, label_col, label_list) -> bool:
+    if any(isinstance(c, str) for c in specs):
+        return True
+    if label_col is None or len(rows) < 2:
+        return False
+    first_line, first = rows[0]
+    try:
+        first_label = first[label_col].strip()
+    except IndexError:
+        return False  # reported as a column error later
+    others = {f[label_col].strip() for _, f in rows[1:] if -len(f) <= label_col < len(f)}
+    is_header = first_label not in others and (label_list is None or first_label not in label_list)
+    if is_header:
+        # A warning when the label list is known: line 1 could also be data with an unknown label.
+        log.log(logging.INFO if label_list is None else logging.WARNING,
+                "%s:%d: treated as a header (label cell %r occurs nowhere else); "
+                "pass header=False to read it as data", path, first_line, first_label)
+    return is_header
+
+
+def _column_index(path: str, line: int, spec: Column, names: list[str] | None, width: int) -> int:
+    if isinstance(spec, str):
+        if names is None:
+            raise ValueError(f"{path}: column {spec!r} given by name, but the file has no header")
+        stripped = [n.strip() for n in names]
+        if spec.strip() not in stripped:
+            raise ValueError(f"{path}:{line}: no column {spec!r} in the header {names}")
+        return stripped.index(spec.strip())
+    if not -width <= spec < width:
+        raise ValueError(f"{path}:{line}: column index {spec} out of range for {width} columns")
+    return spec % width
+
+
+def _read_jsonl(path, text_key, pair_key, label_key, has_labels) -> list[ClassificationExample]:
+    text_key = "text" if text_key is None else parse_column(text_key)
+    label_key = ("label" if label_key is None else parse_column(label_key)) if has_labels else None
+    pair_key = parse_column(pair_key)
+    examples = []
+    for i, line in enumerate(read_text_lines(path)):
+        if not line.strip():
+            continue
+        where = f"{path}:{i + 1}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: invalid JSON ({e.msg})") from None
+        text, pair, label = (None if k is None else _json_field(row, k, where)
+                             for k in (text_key, pair_key, label_key))
+        for name, value in (("text", text), ("text pair", pair)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{where}: {name} must be a string, got {type(value).__name__}")
+        examples.append(ClassificationExample(text, pair, None if label is None else str(label),
+                                              where))
+    return examples
+
+
+def _json_field(row, key: Column, where: str):
+    try:
+        return row[key]
+    except (KeyError, IndexError, TypeError):
+        have = sorted(row) if isinstance(row, dict) else f"a {type(row).__name__}"
+        raise ValueError(f"{where}: no field {key!r} (row has {have})") from None
+
+
+# --- labels --------------------------------------------------------------------------------------
+
+def infer_label_list(examples: Sequence[ClassificationExample]) -> list[str]:
+    """The sorted distinct labels: numerically if all are integers ("2" < "10"), else as strings."""
+    labels = {e.label for e in examples if e.label is not None}
+    if labels and all(re.fullmatch(r"-?\d+", label) for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def encode_labels(examples: Sequence[ClassificationExample], label_list: Sequence[str]) -> np.ndarray:
+    """Label ids [N] int32; ValueError naming file:line of the first label not in `label_list`."""
+    index = {label: i for i, label in enumerate(label_list)}
+    unknown = [e for e in examples if e.label not in index]
+    if unknown:
+        first = unknown[0]
+        raise ValueError(f"{first.source}: unknown label {first.label!r} "
+                         f"({len(unknown)} rows with labels not in {list(label_list)})")
+    return np.array([index[e.label] for e in examples], dtype=np.int32)
+
+
+# --- features ------------------------------------------------------------------------------------
+
+def featurize_classification(examples: Sequence[ClassificationExample], tokenizer, *,
+                             label_list: Sequence[str] | None = None,
+                             max_length: int = 128) -> dict[str, np.ndarray]:
+    """Examples -> {input_ids, token_type_ids, attention_mask: int32 [N, max_length], labels: [N]}.
+
+    `[CLS] text [SEP] (pair [SEP])`, the longer of text/pair truncated first, right-padded with
+    the tokenizer's pad id (cut the padding per batch with `make_dataset(bucket=True)`).
+    `labels` is present when the examples have labels; `label_list` is then required so that
+    train and dev use the same ids.
+    """
+    has_pair = [e.text_pair is not None for e in examples]
+    if any(has_pair) and not all(has_pair):
+        raise ValueError("some examples have a text pair and some do not")
+    encodings = tokenizer.encode_batch(
+        [e.text for e in examples], pairs=[e.text_pair for e in examples] if any(has_pair) else None,
+        add_special_tokens=True, max_length=max_length, truncation="longest_first", padding=False)
+    features = {
+        "input_ids": pad_rows([list(enc.ids) for enc in encodings], max_length, tokenizer.pad_id),
+        "token_type_ids": pad_rows([list(enc.type_ids) for enc in encodings], max_length, 0),
+        "attention_mask": pad_rows([[1] * len(enc.ids) for enc in encodings], max_length, 0),
+    }
+    labeled = [e.label is not None for e in examples]
+    if any(labeled):
+        if not all(labeled):
+            raise ValueError("some examples have a label and some do not")
+        if label_list is None:
+            raise ValueError("examples have labels: pass label_list (e.g. infer_label_list(train))")
+        features["labels"] = encode_labels(examples, label_list)
+    return features

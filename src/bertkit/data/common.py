@@ -1,0 +1,197 @@
+"""What the task data modules share: file reading, windows over long sequences, padding, tf.data.
+
+Feature convention (all three tasks): a featurizer returns `dict[str, np.ndarray]` whose first axis
+is the feature (one row per window). The model inputs are `MODEL_INPUT_KEYS`, all int32 [N, L];
+targets are `labels` (classification [N], NER [N, L]) or `start_positions`/`end_positions` (QA [N]);
+any other key is bookkeeping for mapping predictions back (example_index, offsets, ...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+# Label value ignored by the loss (pieces after the first of a word, special tokens, padding).
+IGNORE_INDEX = -100
+MODEL_INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """Lines of a UTF-8 file, BOM removed, LF or CRLF endings, nothing else normalised.
+
+    Splits on "\\n" only (not str.splitlines, which would also split on \\x1c, \\u2028, ... that
+    can occur inside real text). Raises ValueError naming the line of the first undecodable byte.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+# --- windows over sequences longer than the model's max length ---------------------------------
+
+def doc_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """(start, length) windows of at most `window` tokens that together cover range(length).
+
+    Consecutive windows start `stride` tokens apart (the SQuAD "doc stride"), so with
+    stride < window they overlap and every token gets some left and right context in at least
+    one window. The last window ends exactly at `length`. An empty sequence gets one empty window
+    so that its example still yields a feature.
+    """
+    if window < 1 or stride < 1:
+        raise ValueError(f"window ({window}) and stride ({stride}) must be positive")
+    spans, start = [], 0
+    while True:
+        span_len = min(length - start, window)
+        spans.append((start, span_len))
+        if start + span_len >= length:
+            return spans
+        start += min(span_len, stride)
+
+
+def max_context_owner(spans: Sequence[tuple[int, int]], length: int) -> np.ndarray:
+    """For each position in range(length), the index of the window where it has the most context.
+
+    Why: with overlapping windows a token appears in several of them, and its prediction is best
+    where it sees the most text on both sides. As in google-research/bert `_check_is_max_context`,
+    the score of a token in a window is min(left context, right context) + 0.01 * window length,
+    and the first window with the best score wins. Example, windows over positions
+        A: [0..4]   B: [3..7]   C: [6..10]
+    position 4 ("bought") has left/right context 4/0 in A and 1/3 in B, so B owns it.
+    Every position gets exactly one owner, so the owned regions partition the sequence.
+    """
+    best_score = np.full(length, -1.0)
+    owner = np.full(length, -1, dtype=np.int64)
+    positions = np.arange(length)
+    for index, (start, span_len) in enumerate(spans):
+        end = start + span_len - 1
+        inside = (positions >= start) & (positions <= end)
+        score = np.minimum(positions - start, end - positions) + 0.01 * span_len
+        better = inside & (score > best_score)
+        best_score[better] = score[better]
+        owner[better] = index
+    return owner
+
+
+# --- padding -----------------------------------------------------------------------------------
+
+def pad_rows(rows: Sequence[Sequence[int]], length: int, value: int, dtype=np.int32) -> np.ndarray:
+    """Stack variable-length rows into [len(rows), length], right-padded with `value`."""
+    out = np.full((len(rows), length), value, dtype=dtype)
+    for i, row in enumerate(rows):
+        if len(row) > length:
+            raise ValueError(f"row {i} has {len(row)} tokens, more than max length {length}")
+        out[i, : len(row)] = row
+    return out
+
+
+# --- tf.data -------------------------------------------------------------------------------------
+
+def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
+                 label_keys: Sequence[str] | str | None = "labels", shuffle: bool = False,
+                 seed: int = 0, bucket: bool = False, pad_multiple: int = 8,
+                 drop_remainder: bool = False):
+    """A tf.data.Dataset of `(inputs, targets)` batches (or `inputs` alone if label_keys is None).
+
+    `inputs` is a dict of MODEL_INPUT_KEYS. `targets` is the array of the one label key, or a dict
+    when several are given (QA: ("start_positions", "end_positions")).
+    With `bucket=True`, each batch is cut to its longest row rounded up to `pad_multiple` (fewer
+    padded tokens, few distinct shapes); with `shuffle` too, rows of similar length are batched
+    together. Without `shuffle` the feature order is kept (use `concat_batches` to put per-batch
+    outputs of varying widths back together). Shuffling is seeded and differs per epoch (per
+    iteration over the dataset).
+    """
+    import tensorflow as tf
+
+    keys = _label_key_list(label_keys)
+    missing = [k for k in (*MODEL_INPUT_KEYS, *keys) if k not in features]
+    if missing:
+        raise KeyError(f"features lack {missing}; have {sorted(features)}")
+    arrays = {k: np.asarray(features[k]) for k in (*MODEL_INPUT_KEYS, *keys)}
+    if not bucket:
+        ds = tf.data.Dataset.from_tensor_slices(_split_inputs_targets(arrays, keys))
+        if shuffle:
+            ds = ds.shuffle(len(arrays["input_ids"]), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+    epochs = itertools.count()
+
+    def generate():
+        rng = np.random.default_rng([seed, next(epochs)])
+        for batch in _bucketed_batches(arrays["attention_mask"], batch_size, rng if shuffle else None,
+                                       drop_remainder):
+            width = _rounded_width(arrays["attention_mask"][batch], pad_multiple)
+            yield _split_inputs_targets({k: _cut(v[batch], width) for k, v in arrays.items()}, keys)
+
+    signature = _split_inputs_targets(
+        {k: tf.TensorSpec((None,) * v.ndim, tf.as_dtype(v.dtype)) for k, v in arrays.items()}, keys)
+    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+
+
+def concat_batches(batches: Sequence[np.ndarray], length: int, value=0) -> np.ndarray:
+    """Concatenate per-batch outputs [B, w, ...] of varying width w (bucketed batches) into
+    [N, length, ...], padding the sequence axis with `value`."""
+    padded = []
+    for b in batches:
+        b = np.asarray(b)
+        pad = [(0, 0), (0, length - b.shape[1])] + [(0, 0)] * (b.ndim - 2)
+        padded.append(np.pad(b, pad, constant_values=value))
+    return np.concatenate(padded, axis=0)
+
+
+def _label_key_list(label_keys) -> list[str]:
+    if label_keys is None:
+        return []
+    return [label_keys] if isinstance(label_keys, str) else list(label_keys)
+
+
+def _split_inputs_targets(arrays: dict, keys: list[str]):
+    inputs = {k: arrays[k] for k in MODEL_INPUT_KEYS}
+    if not keys:
+        return inputs
+    return inputs, (arrays[keys[0]] if len(keys) == 1 else {k: arrays[k] for k in keys})
+
+
+def _bucketed_batches(attention_mask: np.ndarray, batch_size: int, rng: np.random.Generator | None,
+                      drop_remainder: bool) -> Iterator[np.ndarray]:
+    """Index arrays of batches.
+
+    With `rng` (training): random chunks of 50 batches, rows sorted by length within a chunk, batch
+    order shuffled - similar lengths share a batch and the data is still shuffled. Without `rng`
+    (evaluation): consecutive batches in feature order, so predictions line up with the features.
+    """
+    n = len(attention_mask)
+    if rng is None:
+        batches = [np.arange(b, min(b + batch_size, n)) for b in range(0, n, batch_size)]
+    else:
+        lengths, order, chunk = attention_mask.sum(axis=1), rng.permutation(n), batch_size * 50
+        batches = []
+        for c in range(0, n, chunk):
+            part = order[c: c + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches += [part[b: b + batch_size] for b in range(0, len(part), batch_size)]
+        rng.shuffle(batches)
+    if drop_remainder:
+        batches = [b for b in batches if len(b) == batch_size]
+    return iter(batches)
+
+
+def _rounded_width(attention_mask: np.ndarray, multiple: int) -> int:
+    longest = int(attention_mask.sum(axis=1).max()) if len(attention_mask) else 0
+    width = -(-max(longest, 1) // multiple) * multiple
+    return min(width, attention_mask.shape[1])
+
+
+def _cut(array: np.ndarray, width: int) -> np.ndarray:
+    """Cut the sequence axis (axis 1) of [N, L, ...] arrays; [N] arrays pass unchanged."""
+    return array[:, :width] if array.ndim >= 2 else array

@@ -1,0 +1,1 @@
+"""Evaluation metrics, numpy / pure Python: classification, NER (seqeval), SQuAD (official script)."""
