@@ -1,0 +1,375 @@
+"""Pretraining TFRecords: write shards from raw text, read them back as a tf.data pipeline.
+
+Two masking modes, chosen when writing (recorded in the metadata file):
+  * static: masks are drawn once per instance in Python (`create_masked_lm_predictions`), and
+    `dupe_factor` copies of the corpus with different masks are written (google-research).
+  * dynamic: records hold unmasked instances; `DynamicMasking` draws new masks in the tf.data graph for
+    every batch, so each epoch sees different masks (RoBERTa), reproducibly for a seed.
+
+Record features (fixed length; S = seq_len, P = max_predictions; stored as int64/float, read as
+int32/float32):
+    static : input_ids [S], token_type_ids [S], attention_mask [S], masked_lm_positions [P],
+             masked_lm_ids [P], masked_lm_weights [P] float, next_sentence_labels [1]
+    dynamic: input_ids [S], token_type_ids [S], next_sentence_labels [1]
+next_sentence_labels: 0 = IsNext (B follows A), 1 = NotNext (B from another document), as google-research.
+
+The output directory holds the shards `pretrain-00000-of-00008.tfrecord`..., `vocab.txt` (the vocabulary
+used, so the reader can rebuild the masking tables) and `pretraining_data.json` (METADATA_FILE), written
+last: a directory without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import tensorflow as tf
+
+from .pretraining import (MaskingSpec, PretrainingDataConfig, TrainingInstance, check_corpus,
+                          create_pretraining_instances, vocab_tokens)
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "pretraining_data.json"
+VOCAB_FILE = "vocab.txt"
+FORMAT_VERSION = 1
+FEATURE_NAMES = ("input_ids", "token_type_ids", "attention_mask", "masked_lm_positions")
+LABEL_NAMES = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    return f"pretrain-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------
+class ExampleEncoder:
+    """Serializes instances to tf.train.Example bytes, padded to fixed lengths (module docstring).
+
+    One Example is reused and its lists overwritten: 3x faster than building Feature objects per record.
+    """
+
+    def __init__(self, max_seq_length: int, max_predictions_per_seq: int, pad_id: int = 0,
+                 dynamic: bool = False):
+        self.max_seq_length, self.max_predictions = max_seq_length, max_predictions_per_seq
+        self.pad_id, self.dynamic = pad_id, dynamic
+        self._example = tf.train.Example()
+        features = self._example.features.feature
+        names = ["input_ids", "token_type_ids", "next_sentence_labels"]
+        if not dynamic:
+            names += ["attention_mask", "masked_lm_positions", "masked_lm_ids"]
+            self._weights = features["masked_lm_weights"].float_list.value
+        self._ints = {name: features[name].int64_list.value for name in names}
+
+    def __call__(self, instance: TrainingInstance) -> bytes:
+        n = len(instance.input_ids)
+        if n > self.max_seq_length:
+            raise ValueError(f"instance of {n} tokens is longer than max_seq_length {self.max_seq_length}")
+        pad = self.max_seq_length - n
+        ints = self._ints
+        ints["input_ids"][:] = instance.input_ids + [self.pad_id] * pad
+        ints["token_type_ids"][:] = instance.token_type_ids + [0] * pad
+        ints["next_sentence_labels"][:] = [1 if instance.is_random_next else 0]
+        if not self.dynamic:
+            m = len(instance.masked_lm_positions)
+            pad_p = self.max_predictions - m
+            ints["attention_mask"][:] = [1] * n + [0] * pad
+            ints["masked_lm_positions"][:] = instance.masked_lm_positions + [0] * pad_p
+            ints["masked_lm_ids"][:] = instance.masked_lm_ids + [0] * pad_p
+            self._weights[:] = [1.0] * m + [0.0] * pad_p
+        return self._example.SerializeToString()
+
+
+def instance_to_example(instance: TrainingInstance, max_seq_length: int, max_predictions_per_seq: int,
+                        pad_id: int = 0, dynamic: bool = False) -> bytes:
+    """One serialized tf.train.Example (see ExampleEncoder, faster for many)."""
+    return ExampleEncoder(max_seq_length, max_predictions_per_seq, pad_id, dynamic)(instance)
+
+
+def _save_vocab(tokenizer, out: Path) -> None:
+    # A bertkit tokenizer also saves its settings (casing...), so OUT loads as a tokenizer directory.
+    if hasattr(tokenizer, "save"):
+        tokenizer.save(out)
+    # vocab.txt in id order is what the reader builds its masking tables from, whatever `save` wrote.
+    (out / VOCAB_FILE).write_text("".join(f"{t}\n" for t in vocab_tokens(tokenizer)), encoding="utf-8")
+
+
+def write_pretraining_data(corpus: Sequence[str], tokenizer, out_dir: str | os.PathLike,
+                           config: PretrainingDataConfig, *, num_shards: int = 8, seed: int = 12345,
+                           fmt: str = "auto", errors: str = "strict", progress: bool = False) -> dict:
+    """Raw text files -> TFRecord shards + vocab.txt + metadata in `out_dir`. Returns the metadata dict.
+
+    `config.static_mask` picks the mode (False = dynamic: unmasked records). Input problems (missing or
+    empty files, one document, undecodable bytes) raise before any shard is written. Instances go to the
+    shards round-robin, so shards have equal sizes (within one) and mixed content.
+    """
+    if num_shards < 1:
+        raise ValueError(f"shards must be positive, got {num_shards}")
+    corpus = [str(p) for p in corpus]
+    started = time.perf_counter()
+    check_corpus(corpus, fmt=fmt, errors=errors)
+    spec = MaskingSpec.from_tokenizer(tokenizer)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # The metadata marks a complete directory: remove it first, and stale shards of an earlier run.
+    (out / METADATA_FILE).unlink(missing_ok=True)
+    for old in out.glob("pretrain-*-of-*.tfrecord"):
+        old.unlink()
+    _save_vocab(tokenizer, out)
+
+    dynamic = not config.static_mask
+    names = [shard_name(i, num_shards) for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(str(out / name)) for name in names]
+    encode = ExampleEncoder(config.max_seq_length, config.max_predictions_per_seq, spec.pad_id, dynamic)
+    per_shard = [0] * num_shards
+    counts = {"is_next": 0, "tokens_in_instances": 0, "masked_tokens": 0}
+    stats: dict = {}
+    try:
+        for n, instance in enumerate(create_pretraining_instances(
+                corpus, tokenizer, config, seed=seed, fmt=fmt, errors=errors, progress=progress,
+                stats=stats, spec=spec)):
+            writers[n % num_shards].write(encode(instance))
+            per_shard[n % num_shards] += 1
+            counts["is_next"] += not instance.is_random_next
+            counts["tokens_in_instances"] += len(instance.input_ids)
+            counts["masked_tokens"] += len(instance.masked_lm_positions)
+    finally:
+        for w in writers:
+            w.close()
+    if stats["instances"] < num_shards:
+        logger.warning("only %d instances for %d shards: some shards are empty",
+                       stats["instances"], num_shards)
+
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "masking": "dynamic" if dynamic else "static",
+        "seq_len": config.max_seq_length,
+        "max_predictions": config.max_predictions_per_seq,
+        "masked_lm_prob": config.masked_lm_prob,
+        "whole_word_mask": config.whole_word_mask,
+        "short_seq_prob": config.short_seq_prob,
+        "dupe_factor": config.dupe_factor,
+        "pool_tokens": config.pool_tokens,
+        "seed": seed,
+        "vocab_size": spec.vocab_size,
+        "vocab_file": VOCAB_FILE,
+        "special_ids": {"pad": spec.pad_id, "cls": spec.cls_id, "sep": spec.sep_id, "mask": spec.mask_id,
+                        "unk": spec.unk_id, "all": sorted(spec.special_ids)},
+        "num_instances": stats["instances"],
+        "shards": [{"file": name, "instances": k} for name, k in zip(names, per_shard)],
+        "counts": {**{k: v for k, v in stats.items() if k != "instances"}, **counts},
+        "corpus": corpus,
+        "input_format": fmt,
+        "errors": errors,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return metadata
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------
+def read_metadata(data_dir: str | os.PathLike) -> dict:
+    path = Path(data_dir) / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {data_dir} is not a complete `bertkit pretrain-data` output directory")
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {metadata.get('format_version')}")
+    return metadata
+
+
+def masking_spec_from_dir(data_dir: str | os.PathLike, metadata: dict | None = None) -> MaskingSpec:
+    """The MaskingSpec of a data directory, from its vocab.txt and the special ids in its metadata."""
+    metadata = metadata or read_metadata(data_dir)
+    tokens = (Path(data_dir) / metadata["vocab_file"]).read_text(encoding="utf-8").split("\n")[:-1]
+    ids = metadata["special_ids"]
+    return MaskingSpec.from_vocab(tokens, pad_id=ids["pad"], cls_id=ids["cls"], sep_id=ids["sep"],
+                                  mask_id=ids["mask"], unk_id=ids["unk"], special_ids=ids["all"])
+
+
+def feature_spec(seq_len: int, max_predictions: int, dynamic: bool) -> dict:
+    spec = {
+        "input_ids": tf.io.FixedLenFeature([seq_len], tf.int64),
+        "token_type_ids": tf.io.FixedLenFeature([seq_len], tf.int64),
+        "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+    }
+    if not dynamic:
+        spec.update({
+            "attention_mask": tf.io.FixedLenFeature([seq_len], tf.int64),
+            "masked_lm_positions": tf.io.FixedLenFeature([max_predictions], tf.int64),
+            "masked_lm_ids": tf.io.FixedLenFeature([max_predictions], tf.int64),
+            "masked_lm_weights": tf.io.FixedLenFeature([max_predictions], tf.float32),
+        })
+    return spec
+
+
+class DynamicMasking:
+    """Masked-LM masking as TF ops on a batch: the same rules as `create_masked_lm_predictions`.
+
+    For each row: n = non-special tokens, k = min(P, max(1, round(n * masked_lm_prob))) tokens (whole
+    words with whole_word_mask) are chosen uniformly at random; 80% become [MASK], 10% a random non-special
+    token, 10% stay. Stateless random ops: the result depends only on the inputs and `seed`.
+
+    Whole words in-graph: a word starts at a non-special token that is not a "##" piece (or follows a
+    special token); words are visited in random order and taken greedily while they fit the budget k,
+    skipping those that do not (the reference rule), in a `tf.while_loop` over the words.
+    """
+
+    def __init__(self, spec: MaskingSpec, max_predictions: int, masked_lm_prob: float = 0.15,
+                 whole_word_mask: bool = False):
+        self.max_predictions = max_predictions
+        self.masked_lm_prob = masked_lm_prob
+        self.whole_word_mask = whole_word_mask
+        self.mask_id = spec.mask_id
+        self.is_special = tf.constant(spec.is_special)
+        self.is_subword = tf.constant(spec.is_subword)
+        self.random_ids = tf.constant(spec.random_ids, tf.int32)
+
+    def __call__(self, input_ids: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """input_ids: int32 [B, S]; seed: int [2]. Returns masked `input_ids` [B, S] and
+        `masked_lm_positions`, `masked_lm_ids` int32 [B, P], `masked_lm_weights` float32 [B, P]."""
+        input_ids = tf.cast(input_ids, tf.int32)
+        batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+        candidate = ~tf.gather(self.is_special, input_ids)  # [B, S]; False at [CLS] [SEP] [PAD] ...
+        num_candidates = tf.reduce_sum(tf.cast(candidate, tf.float64), axis=1)
+        # float64 and round-half-even: exactly Python's int(round(n * p)).
+        k = tf.cast(tf.round(num_candidates * self.masked_lm_prob), tf.int32)
+        k = tf.minimum(self.max_predictions, tf.maximum(1, k))[:, None]  # [B, 1]
+
+        score = tf.random.stateless_uniform([batch, seq_len], seeds[0])
+        if self.whole_word_mask:
+            selected = self._select_words(input_ids, candidate, score, k, seq_len)
+        else:
+            # Each token is its own word: take the k candidates with the smallest random scores.
+            order = tf.argsort(tf.where(candidate, score, 2.0), axis=1, stable=True)
+            rank = tf.argsort(order, axis=1, stable=True)  # inverse permutation
+            selected = candidate & (rank < k)
+
+        # 80% [MASK], 10% keep, 10% random token (same thresholds as the Python version).
+        r = tf.random.stateless_uniform([batch, seq_len], seeds[1])
+        random_index = tf.random.stateless_uniform(
+            [batch, seq_len], seeds[2], maxval=tf.size(self.random_ids), dtype=tf.int32)
+        random_tokens = tf.gather(self.random_ids, random_index)
+        masked = tf.where(selected & (r < 0.8), self.mask_id, input_ids)
+        masked = tf.where(selected & (r >= 0.9), random_tokens, masked)
+
+        # Positions ascending, padded with 0 (weight 0) to P: sort the selected positions to the front.
+        positions = tf.range(seq_len)[None, :]
+        key = tf.sort(tf.where(selected, positions, seq_len + positions), axis=1)[:, :self.max_predictions]
+        valid = key < seq_len
+        masked_positions = tf.where(valid, key, 0)
+        labels = tf.where(valid, tf.gather(input_ids, masked_positions, batch_dims=1), 0)
+        return {"input_ids": masked, "masked_lm_positions": masked_positions, "masked_lm_ids": labels,
+                "masked_lm_weights": tf.cast(valid, tf.float32)}
+
+    def _select_words(self, input_ids, candidate, score, k, seq_len):
+        subword = tf.gather(self.is_subword, input_ids) & candidate
+        prev_candidate = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])
+        starts = candidate & ~(subword & prev_candidate)
+        word = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # word index of each token
+        word = tf.where(candidate, word, seq_len)  # non-candidates: a slot one_hot ignores
+        sizes = tf.reduce_sum(tf.one_hot(word, seq_len, dtype=tf.int32), axis=1)  # [B, S] pieces per word
+        # A random order of the words (one uniform score per word slot), missing words last.
+        word_score = tf.where(sizes > 0, score, 2.0)
+        order = tf.argsort(word_score, axis=1, stable=True)
+        sorted_sizes = tf.gather(sizes, order, batch_dims=1)
+
+        # Greedy in that order: take a word if it still fits the budget, else skip it. The loop stops
+        # once every row has its k tokens (after ~k words, not S, in practice).
+        budget = k[:, 0]
+        slots = tf.range(seq_len)[None, :]
+
+        def fill(j, total, taken_sorted):
+            size = sorted_sizes[:, j]
+            fits = (size > 0) & (total + size <= budget)
+            return j + 1, tf.where(fits, total + size, total), taken_sorted | (fits[:, None] & (slots == j))
+
+        _, _, taken_sorted = tf.while_loop(
+            lambda j, total, _: (j < seq_len) & tf.reduce_any(total < budget), fill,
+            (tf.constant(0), tf.zeros_like(budget), tf.zeros_like(sorted_sizes, tf.bool)))
+        taken = tf.gather(taken_sorted, tf.argsort(order, axis=1, stable=True), batch_dims=1)
+        return candidate & tf.gather(taken, tf.minimum(word, seq_len - 1), batch_dims=1)
+
+
+def load_pretraining_dataset(data_dir: str | os.PathLike, batch_size: int, *, seed: int = 0,
+                             shuffle: bool = True, shuffle_buffer: int = 10_000, repeat: bool = False,
+                             drop_remainder: bool = True, whole_word_mask: bool | None = None,
+                             masked_lm_prob: float | None = None, input_context=None,
+                             cycle_length: int = 8) -> tf.data.Dataset:
+    """Batches of (features, labels) from a `write_pretraining_data` directory, ready for `model.fit`.
+
+    features: input_ids, token_type_ids, attention_mask int32 [B, S]; masked_lm_positions int32 [B, P].
+    labels:   masked_lm_ids int32 [B, P], masked_lm_weights float32 [B, P], next_sentence_labels int32 [B].
+    Shards are read in parallel (interleave), records shuffled with `seed` (a new order each epoch,
+    the same sequence of orders for the same seed). Dynamic directories are masked per batch with seeds
+    from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`: new masks every epoch, the same
+    masks for the same seed. whole_word_mask / masked_lm_prob override the metadata for dynamic masking.
+    input_context (tf.distribute.InputContext): each input pipeline reads its share of the shards.
+    """
+    metadata = read_metadata(data_dir)
+    seq_len, max_predictions = metadata["seq_len"], metadata["max_predictions"]
+    dynamic = metadata["masking"] == "dynamic"
+    files = [str(Path(data_dir) / s["file"]) for s in metadata["shards"]]
+    parse_spec = feature_spec(seq_len, max_predictions, dynamic)
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        if len(files) < input_context.num_input_pipelines:
+            raise ValueError(f"{len(files)} shards cannot be split over {input_context.num_input_pipelines} "
+                             "input pipelines; write more shards (--shards)")
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, parse_spec)
+        return {k: v if v.dtype == tf.float32 else tf.cast(v, tf.int32) for k, v in parsed.items()}
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    if dynamic:
+        masking = DynamicMasking(
+            masking_spec_from_dir(data_dir, metadata), max_predictions,
+            metadata["masked_lm_prob"] if masked_lm_prob is None else masked_lm_prob,
+            metadata["whole_word_mask"] if whole_word_mask is None else whole_word_mask)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def mask(batch, batch_seed):
+            masked = masking(batch["input_ids"], batch_seed)
+            pad_id = metadata["special_ids"]["pad"]
+            attention_mask = tf.cast(batch["input_ids"] != pad_id, tf.int32)
+            return {**batch, **masked, "attention_mask": attention_mask}
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def split(batch):
+        features = {name: batch[name] for name in FEATURE_NAMES}
+        labels = {name: batch[name] for name in LABEL_NAMES}
+        labels["next_sentence_labels"] = labels["next_sentence_labels"][:, 0]
+        return features, labels
+
+    return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+__all__ = [
+    "METADATA_FILE", "DynamicMasking", "ExampleEncoder", "feature_spec", "instance_to_example",
+    "load_pretraining_dataset", "masking_spec_from_dir", "read_metadata", "shard_name", "write_pretraining_data",
+]
