@@ -34,7 +34,8 @@ def test_loss_goes_down_and_resume_after_kill_equals_uninterrupted(tmp_path):
     cmd = [sys.executable, "-m", "tests.training.tiny_run", str(out), "40", "--checkpoint-every", "20"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not (out / "checkpoints" / "ckpt-20.index").exists():
+    state = out / "checkpoints" / "checkpoint"  # written by the CheckpointManager after the files
+    while not (state.exists() and "ckpt-20" in state.read_text()):
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.05)
