@@ -57,3 +57,33 @@ def test_task_models_round_trip_with_labels(tiny_config, saved_tiny, tmp_path):
     np.testing.assert_array_equal(model(ids)["logits"].numpy(), again(ids)["logits"].numpy())
     with pytest.raises(CheckpointError, match="labels"):
         load_model(str(out), task="classify", labels=["a", "b", "c"])
+
+
+def test_convert_cli_google_to_bertkit_dir(tiny_config, tmp_path):
+    import torch
+    import transformers
+
+    from bertkit.cli import main as cli
+    from bertkit.convert.google import hf_to_google_names, write_google_checkpoint
+    from bertkit.convert.checkpoint import collect_hf_tensors
+    from bertkit.model.models import build_task_model
+
+    model = build_task_model("pretraining", tiny_config)
+    tensors = {k[len("bert."):] if k.startswith("bert.") else k: v
+               for k, v in collect_hf_tensors(model, tiny_config, "pretraining").items()}
+    google = tmp_path / "google"
+    google.mkdir()
+    write_google_checkpoint(hf_to_google_names(tensors, tiny_config), str(google / "bert_model.ckpt"))
+    (google / "bert_config.json").write_text(json.dumps(tiny_config.to_dict()))
+    (google / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] +
+                                                [f"w{i}" for i in range(94)]))
+    out = tmp_path / "converted"
+    assert cli(["convert", str(google), str(out)]) == 0
+    assert json.loads((out / "tokenizer_config.json").read_text())["do_lower_case"] is True
+    hf = transformers.BertForPreTraining.from_pretrained(str(out)).eval()
+    ids = np.array([[2, 10, 11, 12, 3]], np.int32)
+    with torch.no_grad():
+        ref = hf(input_ids=torch.tensor(ids, dtype=torch.long))
+    ours = model({"input_ids": ids, "masked_lm_positions": np.array([[1, 2]], np.int32)})
+    np.testing.assert_allclose(ours["nsp_logits"].numpy(), ref.seq_relationship_logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours["mlm_logits"].numpy(), ref.prediction_logits.numpy()[:, 1:3], atol=1e-4)
