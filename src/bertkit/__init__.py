@@ -12,3 +12,4 @@ from .config import BertConfig, resolve_config  # noqa: E402
 from .pretrained import load_model, load_pretrained, save_model  # noqa: E402
 
 __all__ = ["BertConfig", "resolve_config", "load_pretrained", "load_model", "save_model", "__version__"]
+from .tokenizer import load_tokenizer; __all__ += ["load_tokenizer"]  # noqa: E402, E702
