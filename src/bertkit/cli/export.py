@@ -1,0 +1,58 @@
+"""`bertkit export`: a SavedModel that takes raw strings (TF Serving layout: EXPORT_DIR/<version>)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a model as a SavedModel that takes raw strings",
+        description="Writes OUT/<version>/ (TF Serving layout) with tokenization and post-processing inside "
+                    "the graph. A fine-tuned model gets its task's signatures; --kind encoder exports the "
+                    "encoder (sequence/pooled output, mean-pooled sentence embedding); --kind preprocessor "
+                    "the tokenizer alone (TF Hub BERT-preprocess convention). Load with "
+                    "`import tensorflow_text` then tf.saved_model.load.")
+    p.add_argument("--model", required=True, help="model directory (bertkit / HF / Google checkpoint)")
+    p.add_argument("--out", required=True, help="export directory (the version folder is created inside); "
+                                                "with --kind tflite, the .tflite file")
+    p.add_argument("--kind", default="auto", choices=["auto", "encoder", "preprocessor", "tflite"],
+                   help="auto: the fine-tuned task (an encoder checkpoint exports its encoder); tflite: a "
+                        "classifier on token ids [1, --seq-length] as a TFLite file")
+    p.add_argument("--version", type=int, help="version number (default: one more than the highest)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument("--max-length", type=int, help="max tokens per sequence/window (default: the model's task options)")
+    pair = p.add_mutually_exclusive_group()
+    pair.add_argument("--pair", dest="pair", action="store_true", default=None,
+                      help="classify: serving_default takes (text, text_pair) (default: as fine-tuned)")
+    pair.add_argument("--no-pair", dest="pair", action="store_false")
+    p.add_argument("--pooling", choices=["mean", "none"], default="mean",
+                   help="encoder: add a mean-pooled sentence_embedding output (default) or not")
+    p.add_argument("--normalize", action="store_true", help="encoder: L2-normalise the sentence embedding")
+    p.add_argument("--seq-length", type=int, default=128, help="preprocessor / tflite: sequence length (default 128)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip reloading the SavedModel and comparing it with the model before publishing")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args) -> int:
+    from ..export import export_model
+
+    if args.kind == "tflite":
+        from ..export.tflite import export_tflite
+
+        print(f"exported to {export_tflite(args.model, args.out, seq_length=args.seq_length)}")
+        return 0
+    if args.kind == "encoder":
+        options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else "mean",
+                   "normalize": args.normalize}
+    elif args.kind == "preprocessor":
+        options = {"seq_length": args.seq_length}
+    else:
+        options = {"max_length": args.max_length, "pair": args.pair,
+                   "pooling": None if args.pooling == "none" else "mean", "normalize": args.normalize}
+    try:
+        path = export_model(args.model, args.out, args.kind, version=args.version, verify=args.verify,
+                            overwrite=args.overwrite, **options)
+    except FileExistsError as e:  # reported as one line by the CLI, like other bad input
+        raise ValueError(f"{e} (--overwrite replaces it)") from None
+    print(f"exported to {path}")
+    return 0

@@ -1,0 +1,142 @@
+"""Export to TensorFlow SavedModels that take raw strings (TF Serving layout, TF Hub conventions).
+
+    from bertkit.export import export_model
+    path = export_model("runs/sst2", "exports/sst2")        # -> exports/sst2/1
+    # in any process, without bertkit:
+    import tensorflow as tf, tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    serve(text=tf.constant(["a gripping, funny film"]))   # probabilities [1, 2], label [1]
+
+What is exported (`kind`):
+  * a fine-tuned model (auto): its task's signatures, tokenization and post-processing inside
+    (classify: modules.ClassifyModule; ner: ner.NerModule; qa: qa.QaModule);
+  * "encoder": sequence / pooled output and an optional mean-pooled sentence embedding;
+  * "preprocessor": the tokenizer alone, in the TF Hub BERT-preprocess convention.
+Every model export also has a `token_ids` signature for callers who tokenize themselves.
+Loading needs `import tensorflow_text` first (its WordPiece and regex ops).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .saving import read_metadata, resolve_export, save_module, version_numbers  # noqa: F401
+
+KINDS = ("auto", "classify", "ner", "qa", "encoder", "preprocessor")
+SAMPLE_TEXTS = ["The quick brown fox jumps over the lazy dog.", "Héllo, wörld! [MASK] 42 ünïcode"]
+
+
+def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None = None, pair: bool | None = None,
+                 pooling: str | None = "mean", normalize: bool = False, seq_length: int = 128):
+    """The tf.Module that `export_model` saves, in memory (the server also runs it directly).
+
+    Task options (max_length, doc_stride, ...) come from the model's config.json
+    (`bertkit_task_options`, written by `bertkit finetune`), else the task's defaults;
+    `max_length` overrides. `pair` (classify): serving_default takes (text, text_pair);
+    default: the model was fine-tuned with a text-pair column.
+    """
+    from ..pretrained import load_model, load_pretrained, read_config, saved_task
+    from ..tokenizer import load_tokenizer
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown export kind {kind!r}; choose one of {KINDS}")
+    config, raw = read_config(model_dir)
+    task = saved_task(raw)
+    if kind == "auto":
+        kind = task if task in ("classify", "ner", "qa") else "encoder"
+    elif kind in ("classify", "ner", "qa") and kind != task:
+        raise ValueError(f"{model_dir} holds a {task or 'encoder'} model, not a {kind} model")
+    tokenizer = load_tokenizer(model_dir)
+    if kind == "preprocessor":
+        from .preprocessor import PreprocessorModule
+
+        return PreprocessorModule(tokenizer, seq_length=seq_length)
+    if kind == "encoder":
+        from .modules import EncoderModule
+
+        return EncoderModule(load_pretrained(model_dir, config), tokenizer,
+                             max_length=max_length or config.max_position_embeddings,
+                             pooling=pooling, normalize=normalize)
+    return _task_module(kind, load_model(model_dir), tokenizer, _task_options(kind, raw, max_length), pair)
+
+
+def _task_options(task: str, raw_config: dict, max_length: int | None) -> dict:
+    from ..tasks import TASKS
+
+    options = {**TASKS[task].defaults, **raw_config.get("bertkit_task_options", {})}
+    if max_length is not None:
+        options["max_length"] = max_length
+    return options
+
+
+def _task_module(task: str, model, tokenizer, options: dict, pair: bool | None):
+    labels = getattr(model, "labels", None)
+    if task == "classify":
+        from .modules import ClassifyModule
+
+        pair = options.get("text_pair_column") is not None if pair is None else pair
+        return ClassifyModule(model, tokenizer, labels or [f"LABEL_{i}" for i in range(model.num_labels)],
+                              max_length=options["max_length"], pair=pair)
+    if task == "ner":
+        from .ner import NerModule
+
+        return NerModule(model, tokenizer, labels or [f"LABEL_{i}" for i in range(model.num_labels)],
+                         max_length=options["max_length"], stride=options.get("stride"))
+    from .qa import QaModule
+
+    keys = ("max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best_size", "version_2",
+            "null_score_diff_threshold")
+    return QaModule(model, tokenizer, **{k: options[k] for k in keys})
+
+
+def sample_inputs(module) -> dict:
+    """{signature: inputs} to check a reloaded export against the in-memory module."""
+    texts = tf.constant(SAMPLE_TEXTS)
+    if module.kind == "preprocessor":
+        return {"serving_default": {"text": texts}, "text_pair": {"text": texts, "text_pair": texts[::-1]}}
+    if module.kind == "qa":
+        return {"serving_default": {"question": tf.constant(["What jumps?", "Who?"]), "context": texts}}
+    encoded = module.tokenizer(texts)
+    inputs = {"serving_default": {"text_pair": texts[::-1], "text": texts} if getattr(module, "pair", False)
+              else {"text": texts},
+              "token_ids": {k: encoded[k] for k in ("input_ids", "token_type_ids", "attention_mask")}}
+    return inputs
+
+
+def export_model(model_dir: str, export_dir: str, kind: str = "auto", *, version: int | None = None,
+                 verify: bool = True, overwrite: bool = False, **options) -> str:
+    """Exports `model_dir` (any bertkit / HF / Google checkpoint directory) as a SavedModel in
+    EXPORT_DIR/<version>; returns that path. `options` go to `build_module`. With `verify`,
+    the saved model is reloaded and must reproduce the in-memory outputs before it is published.
+    """
+    import os
+
+    from .. import __version__
+    from ..pretrained import read_config
+
+    if version is not None and os.path.exists(os.path.join(export_dir, str(version))) and not overwrite:
+        raise FileExistsError(f"{os.path.join(export_dir, str(version))} exists; pass a new version or overwrite=True")
+    module = build_module(model_dir, kind, **options)
+    metadata = {**module.metadata(), "bertkit_version": __version__, "source": os.path.abspath(model_dir),
+                "model_config": read_config(model_dir)[1],
+                "tokenizer": _tokenizer_settings(model_dir)}
+    return save_module(module, export_dir, metadata, sample_inputs(module) if verify else None,
+                       version=version, overwrite=overwrite)
+
+
+def export_encoder(model_dir: str, export_dir: str, *, pooling: str | None = "mean", normalize: bool = False,
+                   **kwargs) -> str:
+    return export_model(model_dir, export_dir, "encoder", pooling=pooling, normalize=normalize, **kwargs)
+
+
+def export_preprocessor(model_dir: str, export_dir: str, *, seq_length: int = 128, **kwargs) -> str:
+    return export_model(model_dir, export_dir, "preprocessor", seq_length=seq_length, **kwargs)
+
+
+def _tokenizer_settings(model_dir: str) -> dict:
+    from ..tokenizer import load_tokenizer
+
+    tok = load_tokenizer(model_dir)
+    return {"lower_case": tok.lower_case, "strip_accents": tok.strip_accents,
+            "tokenize_chinese_chars": tok.tokenize_chinese_chars, "vocab_size": tok.vocab_size,
+            "max_input_chars_per_word": tok.max_input_chars_per_word}

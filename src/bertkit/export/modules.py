@@ -1,0 +1,158 @@
+"""The tf.Modules that become SavedModels: a task model or encoder with its tokenizer in the graph.
+
+Each module holds (a) every model variable, explicitly, (b) the in-graph tokenizer, and (c) one
+tf.function per signature, all with dynamic batch and sequence shapes. `signatures()` gives what
+`tf.saved_model.save(module, dir, signatures=...)` needs; the same functions also run in-process
+(the server uses them when given a model directory instead of an export).
+
+Why the explicit variable list: TF object tracking does not see Keras 3 layers held in
+Keras-tracked Python lists (the encoder's `blocks`), so saving the Keras model itself would
+silently drop those weights. Holding `v.value` (the tf.Variable) of every Keras variable in a
+plain attribute makes the SavedModel own them; `saving.save_module` verifies the result
+(same variable count and outputs after reloading).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+TEXT = tf.TensorSpec([None], tf.string, name="text")
+TEXT_PAIR = tf.TensorSpec([None], tf.string, name="text_pair")
+IDS = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "token_type_ids", "attention_mask")]
+
+
+def _call_model(model, input_ids, token_type_ids, attention_mask):
+    return model({"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask},
+                 training=False)
+
+
+class ServingModule(tf.Module):
+    """Base: model variables + forward pass + in-graph tokenizer (padding to the longest row).
+
+    Subclasses set `kind` ("classify", "ner", "qa", "encoder") and define their signatures.
+    """
+
+    kind = ""
+
+    def __init__(self, model, tokenizer, max_length: int, options: dict | None = None):
+        super().__init__(name=f"bertkit_{self.kind}")
+        max_positions = model.config.max_position_embeddings
+        if max_length > max_positions:
+            raise ValueError(f"max_length {max_length} exceeds the model's max_position_embeddings "
+                             f"({max_positions})")
+        self.model_variables = [v.value for v in model.variables]
+        # A plain callable, not an attribute tf.Module would track (see the module docstring).
+        self._forward = functools.partial(_call_model, model)
+        self.tokenizer = tokenizer.in_graph(max_length=max_length, padding="longest",
+                                            truncation="longest_first")
+        self.max_length = max_length
+        self.pad_id, self.cls_id, self.sep_id = tokenizer.pad_id, tokenizer.cls_id, tokenizer.sep_id
+        self.unk_id = tokenizer.unk_id
+        self.options = {"max_length": max_length, **(options or {})}
+        self.labels_list: list[str] | None = None
+
+    def forward(self, features: dict) -> dict:
+        return self._forward(features["input_ids"], features["token_type_ids"], features["attention_mask"])
+
+    def signatures(self) -> dict:
+        """{signature name: tf.function with an input signature}; callable with keyword inputs.
+
+        Functions, not concrete functions: tf.saved_model.save traces them in its own context
+        anyway, so tracing them before saving would only double the export time.
+        """
+        raise NotImplementedError
+
+    def metadata(self) -> dict:
+        """What a server (or a person) needs to know about the export; saved as JSON beside it
+        (`saving.save_module` adds each signature's inputs and outputs)."""
+        # dict()/list(): tf.Module wraps container attributes in tracking wrappers.
+        labels = None if self.labels_list is None else list(self.labels_list)
+        return {"kind": self.kind, "task": self.kind if self.kind in ("classify", "ner", "qa") else None,
+                "labels": labels, "options": dict(self.options)}
+
+
+class ClassifyModule(ServingModule):
+    """Sequence classification: strings (or string pairs) -> probabilities [B, labels], label [B].
+
+    Signatures: `text` (text), `text_pair` (text, text_pair), `token_ids`; `serving_default` is
+    `text_pair` for a pair classifier, else `text`. Truncation: longest_first to max_length, as
+    `bertkit.data.classification.featurize_classification`.
+    """
+
+    kind = "classify"
+
+    def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128, pair: bool = False):
+        super().__init__(model, tokenizer, max_length, {"pair": pair})
+        self.labels_list = list(labels)
+        self.pair = pair
+        self.label_names = tf.constant(self.labels_list)
+
+    def _outputs(self, logits) -> dict:
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"logits": logits, "probabilities": probabilities, "label_id": label_id,
+                "label": tf.gather(self.label_names, label_id)}
+
+    @tf.function(input_signature=[TEXT], autograph=False)
+    def predict_text(self, text):
+        return self._outputs(self.forward(self.tokenizer(text))["logits"])
+
+    @tf.function(input_signature=[TEXT, TEXT_PAIR], autograph=False)
+    def predict_pair(self, text, text_pair):
+        return self._outputs(self.forward(self.tokenizer(text, text_pair))["logits"])
+
+    @tf.function(input_signature=IDS, autograph=False)
+    def predict_ids(self, input_ids, token_type_ids, attention_mask):
+        return self._outputs(self._forward(input_ids, token_type_ids, attention_mask)["logits"])
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.predict_pair if self.pair else self.predict_text,
+                "text": self.predict_text, "text_pair": self.predict_pair, "token_ids": self.predict_ids}
+
+
+class EncoderModule(ServingModule):
+    """The encoder alone: sequence_output [B, S, H], pooled_output [B, H], input_mask [B, S], and
+    with `pooling="mean"` a sentence_embedding [B, H] (mean of the unpadded token vectors, [CLS]
+    and [SEP] included as in sentence-transformers; L2-normalised if `normalize`)."""
+
+    kind = "encoder"
+
+    def __init__(self, encoder, tokenizer, max_length: int = 512, pooling: str | None = "mean",
+                 normalize: bool = False):
+        if pooling not in (None, "mean"):
+            raise ValueError(f"pooling must be 'mean' or None, got {pooling!r}")
+        super().__init__(encoder, tokenizer, max_length, {"pooling": pooling, "normalize": normalize})
+        self.pooling, self.normalize = pooling, normalize
+
+    def _outputs(self, outputs: dict, attention_mask) -> dict:
+        result = {"sequence_output": outputs["sequence_output"], "pooled_output": outputs["pooled_output"],
+                  "input_mask": attention_mask}
+        if self.pooling == "mean":
+            mask = tf.cast(attention_mask, outputs["sequence_output"].dtype)[:, :, None]
+            total = tf.reduce_sum(outputs["sequence_output"] * mask, axis=1)
+            embedding = total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+            if self.normalize:
+                embedding = tf.math.l2_normalize(embedding, axis=-1, epsilon=1e-24)
+            result["sentence_embedding"] = embedding
+        return result
+
+    def _run(self, features):
+        return self._outputs(self.forward(features), features["attention_mask"])
+
+    @tf.function(input_signature=[TEXT], autograph=False)
+    def predict_text(self, text):
+        return self._run(self.tokenizer(text))
+
+    @tf.function(input_signature=[TEXT, TEXT_PAIR], autograph=False)
+    def predict_pair(self, text, text_pair):
+        return self._run(self.tokenizer(text, text_pair))
+
+    @tf.function(input_signature=IDS, autograph=False)
+    def predict_ids(self, input_ids, token_type_ids, attention_mask):
+        return self._outputs(self._forward(input_ids, token_type_ids, attention_mask), attention_mask)
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.predict_text, "text": self.predict_text, "text_pair": self.predict_pair,
+                "token_ids": self.predict_ids}

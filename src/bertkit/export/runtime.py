@@ -1,0 +1,105 @@
+"""Running an export (or a model directory) on batches of raw inputs, for `bertkit serve`.
+
+    predictor = Predictor.load("exports/sst2")           # highest version; or a version folder;
+    predictor.run("texts", ["a fine film", "dull"])      # or a model directory (built in memory)
+    -> [{"label": "pos", "probabilities": [0.1, 0.9]}, ...]
+
+Results have the shapes `bertkit predict` prints (classify {label, probabilities}; ner {entities};
+qa {answer, start, end, score}, plus the QA probability); encoders return {sentence_embedding}
+(or {pooled_output} when exported without pooling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context")}
+# Which signature serves each input kind, per export kind.
+SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "ner": {"texts": "serving_default"},
+              "qa": {"qa": "serving_default"}, "encoder": {"texts": "text", "pairs": "text_pair"}}
+
+
+def _check_servable(kind: str | None, source: str) -> None:
+    if kind not in SIGNATURES:
+        raise ValueError(f"{source}: a {kind} export has no predictions to serve (serve a task model or an encoder)")
+
+
+class Predictor:
+    """Signature functions of an export plus its metadata; thread-safe (TF functions are)."""
+
+    def __init__(self, signatures: dict, metadata: dict, source: str, keep_alive=None):
+        kind = metadata.get("kind")
+        _check_servable(kind, source)
+        self.kind, self.metadata, self.source = kind, metadata, source
+        self.labels = metadata.get("labels")
+        self.input_kinds = tuple(k for k, sig in SIGNATURES[kind].items() if sig in signatures)
+        self._functions = {k: signatures[SIGNATURES[kind][k]] for k in self.input_kinds}
+        self._keep_alive = keep_alive  # the loaded SavedModel / module owning the functions
+
+    @classmethod
+    def load(cls, path: str, **build_options) -> "Predictor":
+        """An export folder (its highest version), a version folder, or a model directory."""
+        from . import build_module, resolve_export
+        from .saving import read_metadata
+
+        saved = resolve_export(path)
+        if saved is not None:
+            import tensorflow_text  # noqa: F401  (registers the ops of the exported graph)
+
+            metadata = read_metadata(saved)
+            _check_servable(metadata.get("kind"), saved)
+            loaded = tf.saved_model.load(saved)
+            return cls(dict(loaded.signatures), metadata, saved, keep_alive=loaded)
+        module = build_module(path, **build_options)
+        return cls(module.signatures(), module.metadata(), path, keep_alive=module)
+
+    @property
+    def max_length(self) -> int | None:
+        return self.metadata.get("options", {}).get("max_length")
+
+    def run(self, kind: str, items: list) -> list[dict]:
+        """One forward pass over `items`: strings for "texts", (a, b) pairs for "pairs",
+        (question, context) pairs for "qa". Returns one result dict per item."""
+        if kind not in self._functions:
+            raise ValueError(f"this {self.kind} model takes {' or '.join(self.input_kinds)}, not {kind}")
+        names = INPUT_KINDS[kind]
+        columns = [items] if len(names) == 1 else list(zip(*items))
+        inputs = {name: tf.constant(list(column), tf.string) for name, column in zip(names, columns)}
+        outputs = {k: v.numpy() for k, v in self._functions[kind](**inputs).items()}
+        return getattr(self, f"_format_{self.kind}")(outputs, len(items))
+
+    def warm_up(self) -> None:
+        """Runs every input kind once: the first call of a graph pays its optimisation."""
+        for kind in self.input_kinds:
+            self.run(kind, ["warm up"] if kind == "texts" else [("warm up", "warm up")])
+
+    # ---- outputs -> JSON-ready dicts ------------------------------------------------------
+
+    @staticmethod
+    def _format_classify(out: dict, n: int) -> list[dict]:
+        return [{"label": out["label"][i].decode("utf-8"),
+                 "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
+
+    @staticmethod
+    def _format_ner(out: dict, n: int) -> list[dict]:
+        results = []
+        for i in range(n):
+            k = int(out["num_entities"][i])
+            results.append({"entities": [
+                {"type": out["entity_types"][i, j].decode("utf-8"), "start": int(out["entity_starts"][i, j]),
+                 "end": int(out["entity_ends"][i, j]), "text": out["entity_texts"][i, j].decode("utf-8")}
+                for j in range(k)]})
+        return results
+
+    @staticmethod
+    def _format_qa(out: dict, n: int) -> list[dict]:
+        return [{"answer": out["answer"][i].decode("utf-8"), "start": int(out["start"][i]), "end": int(out["end"][i]),
+                 "score": round(float(out["score"][i]), 4), "probability": round(float(out["probability"][i]), 4)}
+                for i in range(n)]
+
+    @staticmethod
+    def _format_encoder(out: dict, n: int) -> list[dict]:
+        key = "sentence_embedding" if "sentence_embedding" in out else "pooled_output"
+        values = np.asarray(out[key], dtype=np.float64)
+        return [{key: [round(float(x), 7) for x in values[i]]} for i in range(n)]

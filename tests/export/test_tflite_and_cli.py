@@ -1,0 +1,68 @@
+"""TFLite conversion of the classifier (parity with bertkit predict) and the export CLI's flags."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bertkit.cli import main
+
+
+def test_tflite_classifier_matches_python(tiny_models, real_inputs, tmp_path):
+    import tensorflow as tf
+
+    from bertkit.export.tflite import export_tflite
+    from bertkit.tasks import TASKS, predict
+    from bertkit.tokenizer import load_tokenizer
+
+    seq = 32  # the tiny classifier's max_length: same truncation as predict()
+    path = export_tflite(tiny_models["classify"], str(tmp_path / "classify.tflite"), seq_length=seq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
+        runner = tf.lite.Interpreter(model_path=path).get_signature_runner()
+    texts = real_inputs["texts"][:12]
+    want = predict(tiny_models["classify"], texts, TASKS)
+    for text, w in zip(texts, want):
+        e = load_tokenizer(tiny_models["classify"]).encode(text, max_length=seq, padding="max_length")
+        got = runner(**{k: np.array([v], np.int32) for k, v in (
+            ("input_ids", e.ids), ("token_type_ids", e.type_ids), ("attention_mask", e.attention_mask))})
+        assert np.abs(got["probabilities"][0] - w["probabilities"]).max() <= 1e-5
+
+
+def test_tflite_refuses_other_tasks(tiny_models, tmp_path):
+    from bertkit.export.tflite import export_tflite
+
+    with pytest.raises(ValueError, match="sequence classifiers only"):
+        export_tflite(tiny_models["ner"], str(tmp_path / "ner.tflite"))
+
+
+@pytest.mark.parametrize("argv, kind, options", [
+    (["--kind", "encoder", "--pooling", "none", "--max-length", "64"], "encoder",
+     {"max_length": 64, "pooling": None, "normalize": False}),
+    (["--kind", "encoder", "--normalize"], "encoder", {"max_length": None, "pooling": "mean", "normalize": True}),
+    (["--kind", "preprocessor", "--seq-length", "64"], "preprocessor", {"seq_length": 64}),
+    (["--pair", "--version", "3", "--no-verify"], "auto",
+     {"max_length": None, "pair": True, "pooling": "mean", "normalize": False}),
+])
+def test_export_cli_flags(monkeypatch, capsys, argv, kind, options):
+    import bertkit.export as export
+
+    calls = []
+    def fake_export(model, out, kind, **kw):
+        calls.append((model, out, kind, kw))
+        return out + "/1"
+
+    monkeypatch.setattr(export, "export_model", fake_export)
+    assert main(["export", "--model", "m", "--out", "o", *argv]) == 0
+    model, out, k, kw = calls[0]
+    assert (model, out, k) == ("m", "o", kind)
+    assert {key: kw[key] for key in options} == options
+    assert kw["verify"] == ("--no-verify" not in argv) and kw["version"] == (3 if "--version" in argv else None)
+    assert "exported to o/1" in capsys.readouterr().out
+
+
+def test_export_cli_reports_bad_input(capsys, tmp_path):
+    assert main(["export", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert "bertkit export: error:" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""The server over real (tiny) exports: same results as `bertkit predict`; one real uvicorn."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bertkit.export.runtime import Predictor
+from bertkit.serve import ServeOptions, create_app
+from bertkit.tasks import TASKS, predict
+
+
+@pytest.mark.parametrize("task", ["classify", pytest.param("ner", marks=pytest.mark.slow),
+                                  pytest.param("qa", marks=pytest.mark.slow)])
+def test_served_export_matches_bertkit_predict(task, exports, tiny_models, real_inputs):
+    if task == "qa":
+        lines = [f"{q}\t{c}" for q, c in zip(real_inputs["questions"][:6], real_inputs["contexts"][:6])]
+        body = {"questions": real_inputs["questions"][:6], "contexts": real_inputs["contexts"][:6]}
+    else:
+        lines = real_inputs["texts" if task == "classify" else "ner"][:12]
+        body = {"texts": lines}
+    with TestClient(create_app(Predictor.load(os.path.dirname(exports[task])), ServeOptions(max_wait_ms=1))) as client:
+        got = client.post("/v1/predict", json=body).json()["predictions"]
+        assert client.get("/v1/model").json()["task"] == task
+    want = predict(tiny_models[task], lines, TASKS)
+    if task == "classify":
+        assert [g["label"] for g in got] == [w["label"] for w in want]
+        diffs = [abs(a - b) for g, w in zip(got, want) for a, b in zip(g["probabilities"], w["probabilities"])]
+        assert max(diffs) <= 2e-6
+    elif task == "ner":
+        assert got == want
+    else:  # QA: spans; predict() differs only where padding logits take n-best slots (see export/qa.py)
+        assert sum(g["answer"] == w["answer"] for g, w in zip(got, want)) >= len(want) - 1
+
+
+@pytest.mark.slow
+def test_model_directory_is_served_directly(tiny_models):
+    with TestClient(create_app(Predictor.load(tiny_models["classify"]))) as client:
+        pairs = client.post("/v1/predict", json={"pairs": [["a good film", "really"]]}).json()["predictions"]
+    assert pairs == predict(tiny_models["classify"], ["a good film\treally"], TASKS)
+
+
+def test_preprocessor_export_is_not_servable(exports):
+    with pytest.raises(ValueError, match="no predictions to serve"):
+        Predictor.load(exports["preprocessor"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bertkit_serve_on_loopback(exports, real_inputs):
+    """`bertkit serve` in its own process (real uvicorn), concurrent good and bad clients."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bertkit", "serve", "--model", os.path.dirname(exports["classify"]),
+                             "--port", str(port), "--max-batch-size", "8", "--log-level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "server did not come up"
+            time.sleep(0.3)
+        texts = real_inputs["texts"][:32]
+
+        def call(i):
+            if i % 4 == 3:
+                return httpx.post(f"{base}/v1/predict", content=b"{oops", timeout=60,
+                                  headers={"content-type": "application/json"}).status_code
+            r = httpx.post(f"{base}/v1/predict", json={"texts": [texts[i]]}, timeout=60)
+            return r.json()["predictions"][0]["label"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(call, range(32)))
+        assert [r for i, r in enumerate(results) if i % 4 == 3] == [400] * 8
+        assert all(r in ("neg", "pos") for i, r in enumerate(results) if i % 4 != 3)
+        batching = httpx.get(f"{base}/v1/model").json()["batching"]
+        assert batching["requests"] == 24  # bad requests never reach the queue
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
