@@ -82,24 +82,14 @@ def test_ner_matches_python(python_predictions, real_inputs, fresh):
 
 
 def _python_qa(model_dir, questions, contexts):
-    """bertkit's SQuAD featurizer and n-best post-processing, with each window's logits computed
-    at its own length: run_model pads windows to a batch-dependent width, and padding logits
-    can take n-best slots there (see bertkit.export.qa's docstring)."""
-    import tensorflow as tf
-
-    from bertkit.data.common import MODEL_INPUT_KEYS
-    from bertkit.tasks.base import load_for_inference
+    """bertkit's SQuAD featurizer, batched forward pass and n-best post-processing (the path of
+    `bertkit predict`), with the full answer records (probability, null score) kept."""
+    from bertkit.tasks.base import load_for_inference, run_model
 
     task, model, tokenizer, _ = load_for_inference(model_dir, TASKS)
     examples = task.examples_from_lines([f"{q}\t{c}" for q, c in zip(questions, contexts)])
     features = task.featurize(examples, tokenizer, None)
-    n, width = features["input_ids"].shape
-    outputs = {key: np.full((n, width), -1e4, np.float32) for key in ("start_logits", "end_logits")}
-    for i in range(n):
-        length = int(features["attention_mask"][i].sum())
-        row = model({k: tf.constant(features[k][i: i + 1, :length]) for k in MODEL_INPUT_KEYS}, training=False)
-        for key in outputs:
-            outputs[key][i, :length] = row[key].numpy()[0]
+    outputs = run_model(model, features, per_token=True)
     return task.answers(examples, features, outputs), features
 
 

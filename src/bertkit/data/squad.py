@@ -259,7 +259,11 @@ def postprocess_squad(examples: Sequence[SquadExample], features: dict[str, np.n
         candidates, null_score = [], np.inf
         for n in by_example.get(ex_index, ()):
             null_score = min(null_score, float(start_logits[n][0] + end_logits[n][0]))
-            candidates += _span_candidates(start_logits[n], end_logits[n], features["offsets"][n],
+            # Padding positions must not take n-best slots: their logits depend on how wide the
+            # batch was padded, and answers must not depend on batching.
+            real = features["attention_mask"][n] > 0
+            candidates += _span_candidates(np.where(real, start_logits[n], -np.inf),
+                                           np.where(real, end_logits[n], -np.inf), features["offsets"][n],
                                            features["token_is_max_context"][n], n_best_size,
                                            max_answer_length)
         results[example.qid] = _best_answer(example.context, candidates, null_score, n_best_size,

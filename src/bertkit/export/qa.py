@@ -12,9 +12,8 @@ The same steps as the Python path (`bertkit.data.squad.featurize_squad` / `postp
      SQuAD 2.0 models, the null answer ("" at -1) when [CLS] beats the best span by more than
      null_score_diff_threshold.
 
-One deliberate difference: padding positions never enter the n best. In Python the rows are
-padded to a batch-dependent width and padding logits can take n-best slots (see the report of
-the export issue); here only real tokens compete, so the answer does not depend on batching.
+As in the Python post-processing (bertkit.data.squad.postprocess_squad), padding positions never
+enter the n best, so the answer does not depend on how a batch was padded.
 
 Outputs of `serving_default(question, context)`: answer [B] string, start / end [B] int32
 (characters of the context, end exclusive, -1 for no answer), score, probability, null_score [B].

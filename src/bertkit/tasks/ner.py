@@ -39,7 +39,8 @@ class NerTask(Task):
 
     def format_predictions(self, examples, features, outputs, labels):
         predicted = self.predicted_tags(examples, features, outputs, labels)
-        return [{"entities": entities(text, spans, tags)}
+        # A line without words was given one placeholder word; it has no entities.
+        return [{"entities": entities(text, spans, tags) if spans else []}
                 for (text, spans), tags in zip(self._raw, predicted)]
 
     def examples_from_lines(self, lines):
