@@ -21,16 +21,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 
-def timed(fn, repeats: int, warmup: int = 2) -> float:
-    """Median seconds of fn() over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
+    """Median seconds per call of each fn, timing the peers in turn (one call each per round) so
+    that a change in machine load hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def make_inputs(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
@@ -124,13 +127,14 @@ def main() -> None:
     print(header)
     rows = []
     for name, config, path in configs(args.configs.split(",")):
-        results = {}
-        for peer in args.peers.split(","):
-            run = RUNNERS[peer](config, path if peer != "kerashub" else None)
-            big = timed(run(make_inputs(args.batch, args.seq, config.vocab_size)), args.repeats)
-            one = timed(run(make_inputs(1, args.seq, config.vocab_size)), args.repeats * 4)
-            results[peer] = (args.batch / big, one * 1000)
-            print(f"{name:8} {peer:9} {args.batch / big:12.1f} {one * 1000:8.2f}", flush=True)
+        runs = {peer: RUNNERS[peer](config, path if peer != "kerashub" else None) for peer in args.peers.split(",")}
+        big = interleaved({p: run(make_inputs(args.batch, args.seq, config.vocab_size)) for p, run in runs.items()},
+                          args.repeats)
+        one = interleaved({p: run(make_inputs(1, args.seq, config.vocab_size)) for p, run in runs.items()},
+                          args.repeats * 4)
+        results = {p: (args.batch / big[p], one[p] * 1000) for p in runs}
+        for peer, (tp, ms) in results.items():
+            print(f"{name:8} {peer:9} {tp:12.1f} {ms:8.2f}", flush=True)
         rows.append((name, results))
     print("\nratios (bertkit vs the faster peer): throughput higher is better, latency lower is better")
     for name, results in rows:

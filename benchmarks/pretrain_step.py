@@ -26,15 +26,19 @@ import numpy as np  # noqa: E402
 SEQ, PREDS, VOCAB = 128, 20, 30522
 
 
-def median_time(fn, steps: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
+    """Median seconds per call of each fn, the peers timed in turn each round, so that a change in
+    machine load hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def batch(b: int, seed: int = 0) -> dict:
@@ -65,7 +69,7 @@ def matmul_peak() -> dict:
         a = tf.random.normal([2048, 2048], dtype=tf.float32)
         a = tf.cast(a, dtype)
         f = tf.function(lambda x: tf.matmul(x, x))
-        t = median_time(lambda: f(a).numpy(), 5)
+        t = interleaved({"mm": lambda: f(a).numpy()}, 5)["mm"]
         out[dtype.name] = 2 * 2048 ** 3 / t
     return out
 
@@ -174,19 +178,20 @@ def main() -> None:
     for name in args.configs.split(","):
         config = BertConfig.from_preset(name, vocab_size=VOCAB)
         b = 8 if name in ("base", "large") else 32
-        results = {}
+        fns = {}
         for peer in args.peers.split(","):
             if peer.startswith("bertkit"):
-                fn = bertkit_step(config, b, "bf16" if peer.endswith("bf16") else "fp32")
+                fns[peer] = bertkit_step(config, b, "bf16" if peer.endswith("bf16") else "fp32")
             elif peer.startswith("hf"):
-                fn = torch_step(config, b, peer.split("-")[1])
+                fns[peer] = torch_step(config, b, peer.split("-")[1])
             else:
-                fn = kerashub_step(config, b)
-            seconds = median_time(fn, args.steps)
-            bf16 = peer.endswith("bf16")
-            mfu = step_flops(config, b) / seconds / peak["bfloat16" if bf16 else "float32"]
-            results[peer] = b / seconds
-            print(f"{name:7} {peer:13} {b:5d} {b / seconds:8.1f} {mfu:6.1%}", flush=True)
+                fns[peer] = kerashub_step(config, b)
+        seconds = interleaved(fns, args.steps)
+        results = {}
+        for peer, sec in seconds.items():
+            mfu = step_flops(config, b) / sec / peak["bfloat16" if peer.endswith("bf16") else "float32"]
+            results[peer] = b / sec
+            print(f"{name:7} {peer:13} {b:5d} {b / sec:8.1f} {mfu:6.1%}", flush=True)
         ours = max(v for k, v in results.items() if k.startswith("bertkit"))
         best_peer = max((v for k, v in results.items() if not k.startswith("bertkit")), default=None)
         if best_peer:
