@@ -15,30 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from timing import interleaved  # noqa: E402  (benchmarks/timing.py)
 
 SEQ, PREDS, VOCAB = 128, 20, 30522
-
-
-def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
-    """Median seconds per call of each fn, the peers timed in turn each round, so that a change in
-    machine load hits all of them alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def batch(b: int, seed: int = 0) -> dict:
