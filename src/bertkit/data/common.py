@@ -135,7 +135,10 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
 
     signature = _split_inputs_targets(
         {k: tf.TensorSpec((None,) * v.ndim, tf.as_dtype(v.dtype)) for k, v in arrays.items()}, keys)
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+    # No prefetch here: a prefetch thread blocked inside the Python generator can deadlock the
+    # interpreter's exit (the iterator's destructor waits for the thread, the thread for the GIL).
+    # The generator only slices numpy arrays, so there is little to overlap anyway.
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
 def concat_batches(batches: Sequence[np.ndarray], length: int, value=0) -> np.ndarray:

@@ -13,6 +13,7 @@ averaged before a single optimizer update (gradient accumulation).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -221,11 +222,21 @@ class Trainer:
             replay = dataset.skip(int(self.step.numpy()))
             iterator = iter(replay if single else self.strategy.experimental_distribute_dataset(replay))
         step_fn = self._build_step(iterator)
+        try:
+            self._loop(step_fn, manager, on_step, batch_size or _global_batch_size(dataset))
+        finally:
+            # Free the iterator (held by the compiled step and the checkpoint) now, while the
+            # interpreter is alive: freed at exit, an iterator over a Python generator can deadlock.
+            del step_fn, iterator, ckpt, manager, state
+            gc.collect()
+        self._save_history()
+        return self.history
+
+    def _loop(self, step_fn, manager, on_step, batch_size: int) -> None:
+        cfg = self.config
         writer = tf.summary.create_file_writer(os.path.join(self.out_dir, "logs")) if self.chief else None
-        start = int(self.step.numpy())
-        bar = _progress(cfg, start)
+        bar = _progress(cfg, int(self.step.numpy()))
         sums, t0, seen = {}, time.time(), 0
-        batch_size = batch_size or _global_batch_size(dataset)
         while int(self.step.numpy()) < cfg.steps:
             loss, metrics = step_fn()
             step = int(self.step.numpy())
@@ -255,8 +266,6 @@ class Trainer:
                 break
         if bar is not None:
             bar.close()
-        self._save_history()
-        return self.history
 
     def _history_path(self) -> str:
         return os.path.join(self.out_dir, "history.json")
