@@ -45,6 +45,7 @@ def test_pretrain_tiny_lowers_loss_then_resumes_and_saves(corpus, vocab, tmp_pat
     ("one_document", "two"),
     ("seq_len", "max_position_embeddings"),
     ("config_vocab", "vocab_size"),
+    ("masked_lm_prob", "masked-lm-prob"),
 ])
 def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path, capsys):
     args = ["pretrain", "--vocab", vocab, "--config", "tiny", "--steps", "2", "--out", str(tmp_path / "out")]
@@ -56,6 +57,8 @@ def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path,
         args += ["--corpus", str(tmp_path / "one.txt")]
     elif case == "seq_len":
         args += ["--corpus", *corpus, "--seq-len", "1024"]
+    elif case == "masked_lm_prob":
+        args += ["--corpus", *corpus, "--masked-lm-prob", "1.5"]
     else:
         (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 1000, "hidden_size": 64,
                                                          "num_hidden_layers": 1, "num_attention_heads": 1}))
@@ -64,3 +67,18 @@ def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path,
     err = capsys.readouterr().err
     assert message in err.lower() or message in err, err
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_masking_options_reach_the_data_and_guard_reuse(corpus, vocab, tmp_path):
+    from bertkit.data.records import METADATA_FILE
+
+    out = tmp_path / "run"
+    args = ["pretrain", "--corpus", *corpus, "--vocab", vocab, "--config", "tiny", "--steps", 1, "--batch-size", 4,
+            "--seq-len", 32, "--out", out, "--no-xla", "--dupe-factor", 1]
+    run_cli(*args, "--masked-lm-prob", 0.3, "--short-seq-prob", 0.2)
+    meta = json.loads((out / "data" / METADATA_FILE).read_text())
+    assert meta["masked_lm_prob"] == 0.3 and meta["short_seq_prob"] == 0.2
+    with pytest.raises(ValueError, match="other settings"):  # the data in OUT was made with 0.3
+        from bertkit.cli import build_parser
+        parsed = build_parser().parse_args([str(a) for a in args] + ["--masked-lm-prob", "0.15"])
+        parsed.func(parsed)

@@ -128,3 +128,19 @@ def test_bad_inputs_are_clear_errors(tiny_dir, data, tmp_path, capsys):
     assert "bad.tsv:3" in capsys.readouterr().err
     assert cli(["evaluate", "--model", str(tiny_dir), "--data", str(bad)]) == 2
     assert "not a fine-tuned bertkit model" in capsys.readouterr().err
+
+
+def test_random_init_keeps_config_and_vocab_not_weights(tiny_dir, data, tmp_path):
+    """--random-init is the no-pretraining baseline: same config and vocab, fresh weights."""
+    init = load_model(str(tiny_dir))
+    word = init.embeddings.word_embeddings.numpy()
+    for flag, same in (([], True), (["--random-init"], False)):
+        out = tmp_path / f"random{len(flag)}"
+        run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--dev", data / "dev.tsv",
+                "--out", out, "--max-steps", 1, "--batch-size", 8, "--learning-rate", 1e-9, "--no-xla", *flag)
+        tuned = load_model(str(out))
+        assert tuned.encoder.config == init.config
+        close = np.allclose(tuned.encoder.embeddings.word_embeddings.numpy(), word, atol=1e-6)
+        assert close == same
+        records = json.loads((out / "history.json").read_text())
+        assert any("epoch_seconds" in r for r in records)  # training time per epoch, logged with the dev metrics

@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without dev improvement")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random-init", action="store_true",
+                   help="ignore --init's weights, keep its config and vocab: a baseline without pretraining")
     _data_flags(p)
     p.set_defaults(func=run_finetune)
 
@@ -77,7 +79,8 @@ def run_finetune(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, accumulation_steps=args.accumulation_steps,
         precision=args.precision, xla=args.xla, freeze_encoder=args.freeze_encoder,
-        freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps)
+        freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
+        progress=sys.stderr.isatty(), random_init=args.random_init)
     task = TASKS[args.task](**_task_options(args))
     metrics = finetune(task, args.init, args.train, args.out, dev_file=args.dev, options=options)
     print(f"saved the fine-tuned model to {args.out}")

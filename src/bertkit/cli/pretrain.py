@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--max-predictions", type=int, default=20)
+    p.add_argument("--masked-lm-prob", type=float, default=0.15, help="share of tokens masked (0.15)")
+    p.add_argument("--short-seq-prob", type=float, default=0.1,
+                   help="share of instances cut to a random shorter length (0.1)")
     p.add_argument("--batch-size", type=int, default=32, help="micro-batch size")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--learning-rate", type=float, default=1e-4)
@@ -45,6 +48,7 @@ def run(args) -> int:
 
     options = PretrainOptions(
         config=args.config, seq_len=args.seq_len, max_predictions=args.max_predictions, batch_size=args.batch_size,
+        masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob,
         steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
         accumulation_steps=args.accumulation_steps, precision=args.precision, xla=args.xla,
         whole_word_mask=args.whole_word_mask, dynamic_mask=args.dynamic_mask, dupe_factor=args.dupe_factor,

@@ -11,12 +11,14 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from ..data.common import concat_batches, make_dataset
+from ..model.models import build_task_model
 from ..pretrained import load_model, read_config, save_model
 from ..tokenizer import load_tokenizer
 from ..training.losses import LOSSES
@@ -44,6 +46,7 @@ class FinetuneOptions:
     seed: int = 0
     max_steps: int | None = None
     progress: bool = True
+    random_init: bool = False  # ignore init's weights (config + vocab only): a no-pretraining baseline
 
 
 class Task:
@@ -85,8 +88,7 @@ def run_model(model, features: dict, per_token: bool, batch_size: int = 64) -> d
     with a very low logit."""
     length = features["input_ids"].shape[1]
     dataset = make_dataset(features, batch_size, label_keys=None, bucket=True, pad_multiple=32)
-    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "token_type_ids", "attention_mask")}
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    forward = _inference_function(model)
     batches: dict[str, list] = {}
     for inputs in dataset:
         for name, value in forward(inputs).items():
@@ -94,6 +96,17 @@ def run_model(model, features: dict, per_token: bool, batch_size: int = 64) -> d
     if per_token:
         return {name: concat_batches(parts, length, -1e4) for name, parts in batches.items()}
     return {name: np.concatenate(parts) for name, parts in batches.items()}
+
+
+def _inference_function(model):
+    """One traced inference graph per model, kept on the model: evaluating after every epoch
+    (and every predict call) then reuses it instead of tracing the model again."""
+    forward = getattr(model, "_bertkit_inference", None)
+    if forward is None:
+        spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "token_type_ids", "attention_mask")}
+        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        object.__setattr__(model, "_bertkit_inference", forward)  # a plain attribute, not a tracked one
+    return forward
 
 
 def freeze(model, options: FinetuneOptions) -> None:
@@ -133,7 +146,11 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     dataset = targets_as_dict(dataset.repeat(), task.label_keys)
 
     def build():
-        model = load_model(init, task=task.name, labels=labels)
+        if options.random_init:
+            model = build_task_model(task.name, read_config(init)[0], num_labels=len(labels) if labels else 2)
+            model.labels = labels
+        else:
+            model = load_model(init, task=task.name, labels=labels)
         freeze(model, options)
         return model
 
@@ -145,19 +162,31 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
         OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
                         total_steps=steps, weight_decay=options.weight_decay))
     extra = {"bertkit_task_options": {k: v for k, v in task.options.items() if k not in task.transient}}
-    state = {"best": _best_so_far(trainer.history, task.metric) if dev_features else None, "bad_epochs": 0}
+    state = {"best": _best_so_far(trainer.history, task.metric) if dev_features else None, "bad_epochs": 0,
+             "since": time.perf_counter(), "first": None}
 
     def on_step(step, trainer):
-        if not dev_features or (step % steps_per_epoch and step != steps):
+        if state["first"] is None:
+            state["first"] = step - 1
+        if step % steps_per_epoch and step != steps:
+            return False
+        # Training time of this epoch (XLA compilation included, the dev evaluation excluded).
+        seconds = time.perf_counter() - state["since"]
+        record = {"step": step, "epoch_seconds": round(seconds * steps_per_epoch / (step - state["first"]), 2)}
+        state["first"] = step
+        if not dev_features:
+            trainer.history.append(record)
+            state["since"] = time.perf_counter()
             return False
         metrics = task.score(dev_examples, dev_features, run_model(trainer.model, dev_features, task.per_token), labels)
-        trainer.history.append({"step": step, **{f"eval_{k}": v for k, v in metrics.items()}})
-        log.info("step %d dev %s", step, metrics)
+        trainer.history.append({**record, **{f"eval_{k}": v for k, v in metrics.items()}})
+        log.info("step %d: %.1f s per epoch of training; dev %s", step, record["epoch_seconds"], metrics)
         if state["best"] is None or metrics[task.metric] > state["best"]:
             state["best"], state["bad_epochs"] = metrics[task.metric], 0
             save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
-            return False
-        state["bad_epochs"] += 1
+        else:
+            state["bad_epochs"] += 1
+        state["since"] = time.perf_counter()
         return options.patience is not None and state["bad_epochs"] >= options.patience
 
     trainer.fit(dataset, on_step=on_step, batch_size=step_batch, checkpoint_iterator=False)

