@@ -46,12 +46,17 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--accumulation-steps", type=int, default=1)
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    p.add_argument("--no-xla", dest="xla", action="store_false", help="do not compile steps with XLA")
+    xla = p.add_mutually_exclusive_group()
+    xla.add_argument("--xla", dest="xla", action="store_true", default=None,
+                     help="compile the training step with XLA (default: on GPUs only)")
+    xla.add_argument("--no-xla", dest="xla", action="store_false", help="never compile with XLA")
     p.add_argument("--freeze-encoder", action="store_true", help="train the head only")
     p.add_argument("--freeze-layers", type=int, default=0, help="freeze embeddings + the lowest N layers")
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without dev improvement")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pad-multiple", type=int,
+                   help="cut each batch to its longest row rounded up to this (default 32 with XLA, else 8)")
     p.add_argument("--random-init", action="store_true",
                    help="ignore --init's weights, keep its config and vocab: a baseline without pretraining")
     _data_flags(p)
@@ -80,7 +85,8 @@ def run_finetune(args) -> int:
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, accumulation_steps=args.accumulation_steps,
         precision=args.precision, xla=args.xla, freeze_encoder=args.freeze_encoder,
         freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
-        progress=sys.stderr.isatty(), random_init=args.random_init)
+        progress=sys.stderr.isatty(), random_init=args.random_init,
+        pad_multiple=args.pad_multiple)
     task = TASKS[args.task](**_task_options(args))
     metrics = finetune(task, args.init, args.train, args.out, dev_file=args.dev, options=options)
     print(f"saved the fine-tuned model to {args.out}")
