@@ -179,22 +179,21 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
             state["first"] = step - 1
         if step % steps_per_epoch and step != steps:
             return False
-        # Training time of this epoch (XLA compilation included, the dev evaluation excluded).
+        # Training time of this epoch (tracing/compilation included, the dev evaluation excluded).
         seconds = time.perf_counter() - state["since"]
         record = {"step": step, "epoch_seconds": round(seconds * steps_per_epoch / (step - state["first"]), 2)}
         state["first"] = step
-        if not dev_features:
-            trainer.history.append(record)
-            state["since"] = time.perf_counter()
-            return False
-        metrics = task.score(dev_examples, dev_features, run_model(trainer.model, dev_features, task.per_token), labels)
-        trainer.history.append({**record, **{f"eval_{k}": v for k, v in metrics.items()}})
-        log.info("step %d: %.1f s per epoch of training; dev %s", step, record["epoch_seconds"], metrics)
-        if state["best"] is None or metrics[task.metric] > state["best"]:
-            state["best"], state["bad_epochs"] = metrics[task.metric], 0
-            save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
-        else:
-            state["bad_epochs"] += 1
+        if dev_features:
+            metrics = task.score(dev_examples, dev_features,
+                                 run_model(trainer.model, dev_features, task.per_token), labels)
+            record.update({f"eval_{k}": v for k, v in metrics.items()})
+            log.info("step %d: %.1f s per epoch of training; dev %s", step, record["epoch_seconds"], metrics)
+            if state["best"] is None or metrics[task.metric] > state["best"]:
+                state["best"], state["bad_epochs"] = metrics[task.metric], 0
+                save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
+            else:
+                state["bad_epochs"] += 1
+        trainer.history.append(record)
         state["since"] = time.perf_counter()
         return options.patience is not None and state["bad_epochs"] >= options.patience
 
