@@ -170,9 +170,12 @@ def collate(features, index, keys, device):
 # --- metrics ------------------------------------------------------------------------------------
 
 
+PUNCTUATION = set(string.punctuation)
+
+
 def normalize_answer(text):
     """SQuAD v1.1's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
@@ -248,14 +251,12 @@ def build(args):
 def evaluate(args, model, dev, label_list, reference):
     model.eval()
     outputs = collections.defaultdict(list)
-    index_order = []
     with torch.inference_mode():
         for index in batches(dev, 64, None, shuffle=False, drop_remainder=False):
             out = model(**collate(dev, index, (), args.device))
             for name in ("logits", "start_logits", "end_logits"):
                 if getattr(out, name, None) is not None:
                     outputs[name].extend(v.float().cpu().numpy() for v in getattr(out, name))
-            index_order.extend(index)
     model.train()
     if args.task == "classify":
         predicted = np.array([int(np.argmax(v)) for v in outputs["logits"]])
