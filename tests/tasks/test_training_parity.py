@@ -1,0 +1,104 @@
+"""The fine-tuning engine against HF transformers + torch.optim.AdamW, step for step.
+
+Same starting weights (task head included), same batches, dropout off: after N optimizer steps of
+`bertkit.tasks.finetune` the weights equal those of a plain PyTorch loop written the way HF
+fine-tunes (AdamW eps 1e-6, weight decay 0.01 except biases and LayerNorm weights, linear warmup
+then decay, global-norm clipping 1.0). This pins the loss normalisation of every task, the schedule,
+the decay exclusions, the clipping and the optimizer arithmetic at once."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bertkit import load_tokenizer
+from bertkit.data.common import make_dataset
+from bertkit.tasks import TASKS, FinetuneOptions, finetune
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+STEPS, BATCH, LR = 6, 8, 1e-3
+HF_CLASSES = {"classify": "BertForSequenceClassification", "ner": "BertForTokenClassification",
+              "qa": "BertForQuestionAnswering"}
+FILES = {"classify": "train.tsv", "ner": "train.conll", "qa": "squad.json"}
+QA_OPTIONS = {"max_length": 128, "doc_stride": 64}
+
+
+def make_task(name):
+    return TASKS[name](**(QA_OPTIONS if name == "qa" else {}))
+
+
+def hf_init_dir(task_name, labels, tiny_dir, out):
+    """tiny_dir's encoder with dropout 0 plus a seeded task head, saved by transformers."""
+    config = transformers.BertConfig.from_pretrained(str(tiny_dir), hidden_dropout_prob=0.0,
+                                                     attention_probs_dropout_prob=0.0)
+    if labels:
+        config.id2label = dict(enumerate(labels))
+        config.label2id = {label: i for i, label in enumerate(labels)}
+    torch.manual_seed(0)
+    model = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(tiny_dir), config=config)
+    model.save_pretrained(str(out))
+    # HF freezes the [PAD] row (padding_idx); bertkit trains it, as google-research/bert does. It
+    # matters for QA, whose [PAD] positions' logits are in the softmax (in HF too), so the reference
+    # trains it as well.
+    model.bert.embeddings.word_embeddings.padding_idx = None
+    for f in tiny_dir.iterdir():
+        if f.name.startswith(("vocab", "tokenizer", "special_tokens")):
+            shutil.copy(f, out)
+    return model
+
+
+def hf_train(model, batches, keys):
+    no_decay = ("bias", "LayerNorm.weight")
+    params = list(model.named_parameters())
+    groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": 0.01},
+              {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=LR, eps=1e-6)
+    schedule = transformers.get_linear_schedule_with_warmup(optimizer, int(0.1 * STEPS), STEPS)
+    model.train()
+    for inputs, targets in batches:
+        targets = targets if isinstance(targets, dict) else {"labels": targets}
+        feed = {k: torch.tensor(np.asarray(v), dtype=torch.long) for k, v in {**inputs, **targets}.items()}
+        model(**feed).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    return model
+
+
+@pytest.mark.parametrize("task_name", ["classify", "ner", "qa"])
+def test_finetune_steps_match_transformers(task_name, tiny_dir, data, tmp_path):
+    task = make_task(task_name)
+    examples = task.read(str(data / FILES[task_name]), train=True)
+    labels = task.labels_from(examples)
+    init = tmp_path / "init"
+    reference = hf_init_dir(task_name, labels, tiny_dir, init)
+
+    # The batches finetune() will draw: same features, seed and bucketing as its own dataset.
+    features = task.featurize(examples, load_tokenizer(str(init)), labels)
+    dataset = make_dataset(features, BATCH, label_keys=task.label_keys, shuffle=True, seed=0, bucket=True,
+                           drop_remainder=True, pad_multiple=8)
+    batches = list(dataset.take(STEPS).as_numpy_iterator())
+    assert len(batches) == STEPS, "the fixture must hold at least STEPS batches per epoch"
+    hf_train(reference, batches, task.label_keys)
+
+    out = tmp_path / "out"
+    finetune(make_task(task_name), str(init), str(data / FILES[task_name]), str(out),
+             options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
+                                     xla=False, pad_multiple=8, progress=False))
+    ours = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(out)).state_dict()
+    start = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(init)).state_dict()
+    moved = 0.0
+    for name, expected in reference.state_dict().items():
+        if name == "qa_outputs.bias":
+            # Adds one constant to every start (end) logit, which the softmax ignores: its gradient
+            # is zero up to rounding, and Adam scales that rounding noise into real steps on both sides.
+            continue
+        got, want, before = ours[name].numpy(), expected.detach().numpy(), start[name].numpy()
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=0, err_msg=name)
+        moved = max(moved, float(np.abs(want - before).max()))
+    assert moved > 1e-3  # the weights really moved: the comparison is not of two untouched models
+    assert json.loads((out / "history.json").read_text())
