@@ -19,7 +19,7 @@ from bertkit.tasks import TASKS, FinetuneOptions, finetune
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-STEPS, BATCH, LR = 6, 8, 1e-3
+STEPS, BATCH, LR, PAD_MULTIPLE = 6, 8, 1e-3, 8
 HF_CLASSES = {"classify": "BertForSequenceClassification", "ner": "BertForTokenClassification",
               "qa": "BertForQuestionAnswering"}
 FILES = {"classify": "train.tsv", "ner": "train.conll", "qa": "squad.json"}
@@ -50,7 +50,7 @@ def hf_init_dir(task_name, labels, tiny_dir, out):
     return model
 
 
-def hf_train(model, batches, keys):
+def hf_train(model, batches):
     no_decay = ("bias", "LayerNorm.weight")
     params = list(model.named_parameters())
     groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": 0.01},
@@ -80,15 +80,15 @@ def test_finetune_steps_match_transformers(task_name, tiny_dir, data, tmp_path):
     # The batches finetune() will draw: same features, seed and bucketing as its own dataset.
     features = task.featurize(examples, load_tokenizer(str(init)), labels)
     dataset = make_dataset(features, BATCH, label_keys=task.label_keys, shuffle=True, seed=0, bucket=True,
-                           drop_remainder=True, pad_multiple=8)
+                           drop_remainder=True, pad_multiple=PAD_MULTIPLE)
     batches = list(dataset.take(STEPS).as_numpy_iterator())
     assert len(batches) == STEPS, "the fixture must hold at least STEPS batches per epoch"
-    hf_train(reference, batches, task.label_keys)
+    hf_train(reference, batches)
 
     out = tmp_path / "out"
     finetune(make_task(task_name), str(init), str(data / FILES[task_name]), str(out),
              options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
-                                     xla=False, pad_multiple=8, progress=False))
+                                     xla=False, pad_multiple=PAD_MULTIPLE, progress=False))
     ours = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(out)).state_dict()
     start = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(init)).state_dict()
     moved = 0.0
