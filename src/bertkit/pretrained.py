@@ -10,6 +10,7 @@ so `transformers.BertModel.from_pretrained(dir)` loads it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -71,6 +72,19 @@ def saved_labels(raw_config: dict) -> list[str] | None:
     return [id2label[str(i)] if str(i) in id2label else id2label[i] for i in range(len(id2label))]
 
 
+# Fields that may differ from the checkpoint's config: none of them shapes a weight.
+OVERRIDABLE = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+def override_config(config: BertConfig, overrides: dict | None) -> BertConfig:
+    """`config` with some OVERRIDABLE fields replaced (None values are ignored); validated."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(f"cannot override {unknown} of a checkpoint's config; only {list(OVERRIDABLE)}")
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
 def load_pretrained(path: str, config: BertConfig | None = None):
     """The encoder of any checkpoint directory (HF, Google or bertkit), as a keras.Model.
 
@@ -87,16 +101,19 @@ def load_pretrained(path: str, config: BertConfig | None = None):
 
 
 def load_model(path: str, task: str | None = None, num_labels: int | None = None,
-               labels: list[str] | None = None):
+               labels: list[str] | None = None, config_overrides: dict | None = None):
     """A full model from a checkpoint directory.
 
     task=None loads what the directory holds (a task model, else pretraining heads if present,
     else the encoder). With a task whose head the checkpoint lacks, the encoder is loaded and the
     head is freshly initialised (starting a fine-tune); `labels` or `num_labels` size it.
+    `config_overrides` replaces config fields that do not change a weight's shape (the dropout
+    rates), as HF's `from_pretrained(path, hidden_dropout_prob=...)`.
     """
     from .model.models import build_task_model
 
     config, raw = read_config(path)
+    config = override_config(config, config_overrides)
     tensors = read_tensors(path, config)
     present = checkpoint_tasks(tensors)
     saved = saved_task(raw) or ("pretraining" if "pretraining" in present else None)

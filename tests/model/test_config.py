@@ -58,3 +58,18 @@ def test_unknown_preset_and_missing_fields():
         BertConfig.from_dict({"hidden_size": 128})
     with pytest.raises(ValueError, match="neither a preset"):
         resolve_config("no-such-thing")
+
+
+def test_override_config_takes_only_rates_that_shape_no_weight():
+    from bertkit.pretrained import override_config
+
+    c = BertConfig.from_preset("tiny")
+    assert override_config(c, None) is c
+    assert override_config(c, {"hidden_dropout_prob": None}) is c
+    changed = override_config(c, {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.2})
+    assert (changed.hidden_dropout_prob, changed.attention_probs_dropout_prob) == (0.0, 0.2)
+    assert changed.hidden_size == c.hidden_size
+    with pytest.raises(ValueError, match=r"cannot override \['hidden_size'\]"):
+        override_config(c, {"hidden_size": 64})
+    with pytest.raises(ValueError, match="attention_probs_dropout_prob must be in"):
+        override_config(c, {"attention_probs_dropout_prob": -0.1})

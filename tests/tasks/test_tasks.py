@@ -116,3 +116,28 @@ def test_random_init_keeps_config_and_vocab_not_weights(tiny_dir, data, tmp_path
         assert close == same
         records = json.loads((out / "history.json").read_text())
         assert any("epoch_seconds" in r for r in records)  # training time per epoch, logged with the dev metrics
+
+
+def test_dropout_flags_override_the_checkpoint(tiny_dir, data, tmp_path, capsys):
+    """--dropout / --attention-dropout replace the checkpoint's rates for the run (HF's
+    from_pretrained(..., hidden_dropout_prob=...)); the saved config records them."""
+    out = tmp_path / "nodrop"
+    run_cli("finetune", "ner", "--init", tiny_dir, "--train", data / "train.conll", "--out", out,
+            "--max-steps", 1, "--batch-size", 8, "--no-xla", "--dropout", 0, "--attention-dropout", 0.05)
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["hidden_dropout_prob"], saved["attention_probs_dropout_prob"]) == (0.0, 0.05)
+    assert load_model(str(tiny_dir)).config.hidden_dropout_prob == 0.1  # the checkpoint is untouched
+
+    out = tmp_path / "zero"
+    run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--out", out,
+            "--max-steps", 1, "--batch-size", 8, "--no-xla", "--dropout", 0, "--attention-dropout", 0)
+    model = load_model(str(out))
+    inputs = {"input_ids": np.array([[101, 2204, 2143, 102]]), "token_type_ids": np.zeros((1, 4), "int32"),
+              "attention_mask": np.ones((1, 4), "int32")}
+    # No dropout anywhere (classifier included): training mode is deterministic and equals inference.
+    np.testing.assert_array_equal(model(inputs, training=True)["logits"], model(inputs)["logits"])
+
+    assert cli(["finetune", "classify", "--init", str(tiny_dir), "--train", str(data / "train.tsv"),
+                "--out", str(tmp_path / "bad"), "--dropout", "1.5"]) == 2
+    assert "hidden_dropout_prob must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -59,6 +59,10 @@ def register(subparsers) -> None:
                    help="cut each batch to its longest row rounded up to this (default 32 with XLA, else 8)")
     p.add_argument("--random-init", action="store_true",
                    help="ignore --init's weights, keep its config and vocab: a baseline without pretraining")
+    p.add_argument("--dropout", type=float,
+                   help="hidden dropout rate, also before the classifier (default: the checkpoint's)")
+    p.add_argument("--attention-dropout", type=float,
+                   help="attention-probability dropout rate (default: the checkpoint's)")
     _data_flags(p)
     p.set_defaults(func=run_finetune)
 
@@ -86,7 +90,7 @@ def run_finetune(args) -> int:
         precision=args.precision, xla=args.xla, freeze_encoder=args.freeze_encoder,
         freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
         progress=sys.stderr.isatty(), random_init=args.random_init,
-        pad_multiple=args.pad_multiple)
+        pad_multiple=args.pad_multiple, dropout=args.dropout, attention_dropout=args.attention_dropout)
     task = TASKS[args.task](**_task_options(args))
     metrics = finetune(task, args.init, args.train, args.out, dev_file=args.dev, options=options)
     print(f"saved the fine-tuned model to {args.out}")

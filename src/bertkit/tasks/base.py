@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from ..data.common import concat_batches, make_dataset
 from ..model.models import build_task_model
-from ..pretrained import load_model, read_config, save_model
+from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
 from ..training.losses import LOSSES
 from ..training.optimizer import OptimizerConfig, set_precision
@@ -50,6 +50,10 @@ class FinetuneOptions:
     max_steps: int | None = None
     progress: bool = True
     random_init: bool = False  # ignore init's weights (config + vocab only): a no-pretraining baseline
+    # Replace the checkpoint's hidden (also before the classifier) and attention-probability dropout
+    # rates; None keeps them. The fine-tuned model's config records the rates it was trained with.
+    dropout: float | None = None
+    attention_dropout: float | None = None
     # Batches are cut to their longest row rounded up to this. None: 32 under XLA (each width is a
     # compilation, so few widths), else 8 (graph mode takes any width at no cost).
     pad_multiple: int | None = None
@@ -134,6 +138,8 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     """Fine-tunes `init` (any bertkit / HF / Google directory) on train_file; writes the best
     model (by the dev metric, else the last) to out_dir and returns the final dev metrics."""
     options = options or FinetuneOptions()
+    overrides = {"hidden_dropout_prob": options.dropout, "attention_probs_dropout_prob": options.attention_dropout}
+    config = override_config(read_config(init)[0], overrides)  # bad rates fail now, not after featurizing
     tokenizer = load_tokenizer(init)
     train_examples = task.read(train_file, train=True)
     labels = task.labels_from(train_examples)
@@ -156,10 +162,10 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
 
     def build():
         if options.random_init:
-            model = build_task_model(task.name, read_config(init)[0], num_labels=len(labels) if labels else 2)
+            model = build_task_model(task.name, config, num_labels=len(labels) if labels else 2)
             model.labels = labels
         else:
-            model = load_model(init, task=task.name, labels=labels)
+            model = load_model(init, task=task.name, labels=labels, config_overrides=overrides)
         freeze(model, options)
         return model
 
