@@ -1,16 +1,23 @@
 """The fine-tuning engine against HF transformers + torch.optim.AdamW, step for step.
 
-Same starting weights (task head included), same batches, dropout off: after N optimizer steps of
+Same starting weights (task head included), same batches: after N optimizer steps of
 `bertkit.tasks.finetune` the weights equal those of a plain PyTorch loop written the way HF
 fine-tunes (AdamW eps 1e-6, weight decay 0.01 except biases and LayerNorm weights, linear warmup
 then decay, global-norm clipping 1.0). This pins the loss normalisation of every task, the schedule,
-the decay exclusions, the clipping and the optimizer arithmetic at once."""
+the decay exclusions, the clipping and the optimizer arithmetic at once.
+
+With dropout on, both frameworks draw their masks from one shared numpy sequence (the k-th
+training-mode dropout call of a run gets mask k, on either side), which pins where dropout is
+applied (embeddings, attention probabilities, both sub-block outputs, before the classifier except
+for QA), its 1/(1-p) scaling and its gradient: what is left to differ is only the random numbers."""
 
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bertkit import load_tokenizer
 from bertkit.data.common import make_dataset
@@ -30,15 +37,30 @@ def make_task(name):
     return TASKS[name](**(QA_OPTIONS if name == "qa" else {}))
 
 
-def hf_init_dir(task_name, labels, tiny_dir, out):
-    """tiny_dir's encoder with dropout 0 plus a seeded task head, saved by transformers."""
-    config = transformers.BertConfig.from_pretrained(str(tiny_dir), hidden_dropout_prob=0.0,
-                                                     attention_probs_dropout_prob=0.0)
+class SharedMasks:
+    """Dropout masks from one seeded sequence; records each call's (shape, rate)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, shape, rate):
+        shape = tuple(int(d) for d in shape)
+        rng = np.random.default_rng([7, len(self.calls)])
+        self.calls.append((shape, rate))
+        return (rng.random(shape, dtype=np.float32) >= rate).astype(np.float32) / np.float32(1 - rate)
+
+
+def hf_init_dir(task_name, labels, tiny_dir, out, dropout=0.0):
+    """tiny_dir's encoder with the given dropout plus a seeded task head, saved by transformers.
+    Eager attention, so the attention-probability dropout goes through torch's F.dropout."""
+    config = transformers.BertConfig.from_pretrained(str(tiny_dir), hidden_dropout_prob=dropout,
+                                                     attention_probs_dropout_prob=dropout)
     if labels:
         config.id2label = dict(enumerate(labels))
         config.label2id = {label: i for i, label in enumerate(labels)}
     torch.manual_seed(0)
-    model = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(tiny_dir), config=config)
+    model = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(
+        str(tiny_dir), config=config, attn_implementation="eager")
     model.save_pretrained(str(out))
     # HF freezes the [PAD] row (padding_idx); bertkit trains it, as google-research/bert does. It
     # matters for QA, whose [PAD] positions' logits are in the softmax (in HF too), so the reference
@@ -69,13 +91,38 @@ def hf_train(model, batches):
     return model
 
 
+def share_dropout_masks(monkeypatch):
+    """Routes torch's and Keras's dropout through SharedMasks; returns one per framework.
+    bertkit's step must then run eagerly, so that each call draws a new numpy mask."""
+    torch_masks, keras_masks = SharedMasks(), SharedMasks()
+
+    def torch_dropout(input, p=0.5, training=True, inplace=False):
+        if not training or p == 0:
+            return input
+        return input * torch.from_numpy(torch_masks(input.shape, p))
+
+    def keras_dropout_call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        return inputs * tf.constant(keras_masks(inputs.shape, self.rate), inputs.dtype)
+
+    monkeypatch.setattr(torch.nn.functional, "dropout", torch_dropout)
+    monkeypatch.setattr(keras.layers.Dropout, "call", keras_dropout_call)
+    return torch_masks, keras_masks
+
+
+# run_functions_eagerly does not reach tf.data's functions, as TF warns; only the step must be eager.
+@pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions_eagerly`")
+@pytest.mark.parametrize("dropout", [0.0, 0.1], ids=["no_dropout", "shared_dropout_masks"])
 @pytest.mark.parametrize("task_name", ["classify", "ner", "qa"])
-def test_finetune_steps_match_transformers(task_name, tiny_dir, data, tmp_path):
+def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, tmp_path, monkeypatch):
     task = make_task(task_name)
     examples = task.read(str(data / FILES[task_name]), train=True)
     labels = task.labels_from(examples)
     init = tmp_path / "init"
-    reference = hf_init_dir(task_name, labels, tiny_dir, init)
+    reference = hf_init_dir(task_name, labels, tiny_dir, init, dropout)
+    if dropout:
+        torch_masks, keras_masks = share_dropout_masks(monkeypatch)
 
     # The batches finetune() will draw: same features, seed and bucketing as its own dataset.
     features = task.featurize(examples, load_tokenizer(str(init)), labels)
@@ -86,9 +133,18 @@ def test_finetune_steps_match_transformers(task_name, tiny_dir, data, tmp_path):
     hf_train(reference, batches)
 
     out = tmp_path / "out"
-    finetune(make_task(task_name), str(init), str(data / FILES[task_name]), str(out),
-             options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
-                                     xla=False, pad_multiple=PAD_MULTIPLE, progress=False))
+    tf.config.run_functions_eagerly(bool(dropout))
+    try:
+        finetune(make_task(task_name), str(init), str(data / FILES[task_name]), str(out),
+                 options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
+                                         xla=False, pad_multiple=PAD_MULTIPLE, progress=False))
+    finally:
+        tf.config.run_functions_eagerly(False)
+    if dropout:  # the same dropout calls, in the same order, on tensors of the same shapes
+        assert keras_masks.calls == torch_masks.calls
+        layers = transformers.BertConfig.from_pretrained(str(init)).num_hidden_layers
+        head = 0 if task_name == "qa" else 1  # HF's QA head has no dropout; the others do
+        assert len(keras_masks.calls) == STEPS * (1 + 3 * layers + head)
     ours = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(out)).state_dict()
     start = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(str(init)).state_dict()
     moved = 0.0
