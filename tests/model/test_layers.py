@@ -56,6 +56,51 @@ def test_dropout_only_in_training(tiny_config):
     assert np.abs(c - d).max() > 1e-3 and np.abs(a - c).max() > 1e-3
 
 
+def test_dropout_gradient_is_that_of_the_drawn_masks(tiny_config):
+    """In a traced step (as the Trainer runs it) the backward pass uses the forward pass's masks:
+    the tape's gradient equals a finite difference of the loss taken with the same masks (the
+    seed generators' states restored before each evaluation), and the next call draws new masks."""
+    model = build_task_model("qa", tiny_config)
+    batch = random_batch(tiny_config, batch=4, seq=12)
+    model(batch)
+    target = tf.constant([1, 3, 0, 1])
+    seeds = [v for v in model.variables if "seed_generator" in v.path]
+    start = [v.numpy() for v in seeds]
+
+    def loss():
+        out = model(batch, training=True)
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            target, out["start_logits"], from_logits=True))
+
+    @tf.function
+    def loss_and_gradient():
+        with tf.GradientTape() as tape:
+            value = loss()
+        return value, tape.gradient(value, model.trainable_variables)
+
+    traced_loss = tf.function(loss)
+
+    def same_masks(fn):
+        for v, s in zip(seeds, start):
+            v.assign(s)
+        return fn()
+
+    value, grads = same_masks(loss_and_gradient)
+    grads = [tf.convert_to_tensor(g) for g in grads]
+    assert float(same_masks(traced_loss)) == pytest.approx(float(value), rel=1e-6)
+    assert abs(float(traced_loss()) - float(value)) > 1e-4  # a second call: new masks
+    norm = float(tf.linalg.global_norm(grads))
+    weights = [v.numpy() for v in model.trainable_variables]
+
+    def loss_at(eps):  # the loss after a step of eps along the unit gradient
+        for v, w, g in zip(model.trainable_variables, weights, grads):
+            v.assign(w + eps * g.numpy() / norm)
+        return float(same_masks(traced_loss))
+
+    eps = 1e-3
+    assert (loss_at(eps) - loss_at(-eps)) / (2 * eps) == pytest.approx(norm, rel=2e-3)
+
+
 @pytest.mark.parametrize("task", ["pretraining", "classify", "ner", "qa"])
 def test_gradients_reach_every_weight(tiny_config, task):
     model = build_task_model(task, tiny_config, num_labels=3)
