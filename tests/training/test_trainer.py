@@ -97,3 +97,28 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert "TrainingDiverged" in proc.stderr and "at step" in proc.stderr
     index = sorted((tmp_path / "nan" / "checkpoints").glob("ckpt-*.index"))
     assert index, "no good checkpoint kept"
+
+
+def test_history_survives_a_kill_while_it_is_written(tmp_path, monkeypatch):
+    """A kill -9 can land inside the history write (CI saw a resumed run fail on a truncated
+    history.json): the file is replaced whole, so the previous complete version stays."""
+    from types import SimpleNamespace
+
+    from bertkit.training import trainer as trainer_module
+
+    fake = SimpleNamespace(chief=True, out_dir=str(tmp_path), history=[{"step": 1, "loss": 2.0}])
+    fake._history_path = lambda: str(tmp_path / "history.json")
+    trainer_module.Trainer._save_history(fake)
+
+    def dies_halfway(obj, f, **kwargs):
+        f.write('[{"step": 1, "lo')
+        raise SystemExit("killed")
+
+    fake.history.append({"step": 2, "loss": 1.5})
+    monkeypatch.setattr(trainer_module.json, "dump", dies_halfway)
+    with pytest.raises(SystemExit):
+        trainer_module.Trainer._save_history(fake)
+    assert json.loads((tmp_path / "history.json").read_text()) == [{"step": 1, "loss": 2.0}]
+    monkeypatch.undo()
+    trainer_module.Trainer._save_history(fake)
+    assert json.loads((tmp_path / "history.json").read_text()) == fake.history

@@ -273,10 +273,15 @@ class Trainer:
         return os.path.join(self.out_dir, "history.json")
 
     def _save_history(self) -> None:
+        """Written to a side file, then renamed over history.json: a run killed mid-write leaves
+        the previous complete file, never a truncated one that a resumed run could not read."""
         if self.chief:
             os.makedirs(self.out_dir, exist_ok=True)
-            with open(self._history_path(), "w") as f:
+            path = self._history_path()
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "w") as f:
                 json.dump(self.history, f, indent=1)
+            os.replace(tmp, path)
 
     def _load_history(self) -> None:
         if os.path.exists(self._history_path()):
