@@ -15,6 +15,8 @@ padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores
 This script depends on torch, transformers, tokenizers, numpy and seqeval only (not on bertkit), so
 it also runs where TensorFlow is not installed (a GPU box): pass --device cuda. Timing on the
 CPU: --threads 2 and --max-steps N (no dev pass) give seconds per step; x steps per epoch.
+--pad-to-multiple-of 8 and --train-pad-embedding reproduce bertkit's two remaining differences
+from HF's recipe (its batch padding and its trainable [PAD] row) inside the reference.
 
   python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
       --text-column sentence --label-column label --epochs 1
@@ -152,8 +154,9 @@ def batches(features, batch_size, rng, shuffle, drop_remainder):
     return groups
 
 
-def collate(features, index, keys, device):
+def collate(features, index, keys, device, multiple=1):
     width = max(len(features[i]["input_ids"]) for i in index)
+    width = -(-width // multiple) * multiple
     out = {}
     for key in ("input_ids", "token_type_ids"):
         out[key] = [features[i][key] + [0] * (width - len(features[i][key])) for i in index]
@@ -300,6 +303,10 @@ def main(argv=None):
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pad-to-multiple-of", type=int, default=1,
+                   help="pad training batches to a multiple of N tokens (bertkit pads to 8)")
+    p.add_argument("--train-pad-embedding", action="store_true",
+                   help="train the [PAD] row of the word embeddings, as bertkit does (HF freezes it)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", help="append the result as a JSON line to this file")
@@ -313,6 +320,10 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
     model, train, dev, keys, label_list, reference = build(args)
+    if args.train_pad_embedding:
+        # nn.Embedding(padding_idx=0) zeroes the [PAD] row's gradient; bertkit (like
+        # google-research/bert) trains that row, which only matters where pad logits meet the loss.
+        model.base_model.embeddings.word_embeddings.padding_idx = None
     model.to(args.device).train()
     prep = time.perf_counter() - t0
     steps_per_epoch = len(train) // args.batch_size
@@ -334,7 +345,7 @@ def main(argv=None):
     while step < limit:
         t = time.perf_counter()
         for index in batches(train, args.batch_size, rng, shuffle=True, drop_remainder=True):
-            loss = model(**collate(train, index, keys, args.device)).loss
+            loss = model(**collate(train, index, keys, args.device, args.pad_to_multiple_of)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
