@@ -17,6 +17,7 @@ import os
 import shutil
 
 from .config import BertConfig
+from .files import write_atomically
 from .convert.checkpoint import (CheckpointError, assign_weights, checkpoint_tasks, collect_hf_tensors,
                                  detect_format, encoder_root, read_google_tensors, read_hf_tensors)
 from .convert.names import HEAD_PREFIXES
@@ -160,7 +161,6 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
     os.makedirs(out_dir, exist_ok=True)
     root = encoder_root(model) if task is None else model
     tensors = collect_hf_tensors(root, config, task)
-    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     raw = config.to_hf_dict()
     raw["architectures"] = [ARCHITECTURES[task]]
     labels = labels or getattr(model, "labels", None)
@@ -171,13 +171,21 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
     if task in ("classify", "ner", "qa"):
         raw["bertkit_task"] = task
     raw.update(extra_config or {})
-    with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(raw, f, indent=2, sort_keys=True)
-        f.write("\n")
+
+    def write_config(path):
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(raw, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    # Fine-tuning rewrites this directory at each better epoch; a kill mid-save must leave whole
+    # files (the resumed run redoes the save). Weights go last, after the files that describe them.
     if tokenizer is not None:
         tokenizer.save(out_dir)
     elif tokenizer_dir is not None:
         copy_tokenizer_files(tokenizer_dir, out_dir)
+    write_atomically(os.path.join(out_dir, "config.json"), write_config)
+    write_atomically(os.path.join(out_dir, "model.safetensors"),
+                     lambda path: save_file(tensors, path, metadata={"format": "pt"}))
     return out_dir
 
 

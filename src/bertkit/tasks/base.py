@@ -177,31 +177,33 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
         OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
                         total_steps=steps, weight_decay=options.weight_decay))
     extra = {"bertkit_task_options": {k: v for k, v in task.options.items() if k not in task.transient}}
-    state = {"best": _best_so_far(trainer.history, task.metric) if dev_features else None, "bad_epochs": 0,
-             "since": time.perf_counter(), "first": None}
+    timing = {"since": time.perf_counter(), "first": None}
 
     def on_step(step, trainer):
-        if state["first"] is None:
-            state["first"] = step - 1
+        if timing["first"] is None:  # the step before the first one this process trains
+            timing["first"] = step if step == trainer.resumed_from else step - 1
         if step % steps_per_epoch and step != steps:
             return False
-        # Training time of this epoch (tracing/compilation included, the dev evaluation excluded).
-        seconds = time.perf_counter() - state["since"]
-        record = {"step": step, "epoch_seconds": round(seconds * steps_per_epoch / (step - state["first"]), 2)}
-        state["first"] = step
+        if any(r["step"] == step and r.get("epoch_end") for r in trainer.history):
+            return False  # resumed after this epoch's evaluation and save were done
+        record = {"step": step, "epoch_end": True}
+        if step > timing["first"]:  # not the redo of an epoch end that a kill interrupted
+            # Training time of this epoch (tracing/compilation included, the dev evaluation excluded).
+            seconds = time.perf_counter() - timing["since"]
+            record["epoch_seconds"] = round(seconds * steps_per_epoch / (step - timing["first"]), 2)
+        timing["first"] = step
         if dev_features:
+            best, _ = _dev_progress(trainer.history, task.metric)
             metrics = task.score(dev_examples, dev_features,
                                  run_model(trainer.model, dev_features, task.per_token), labels)
             record.update({f"eval_{k}": v for k, v in metrics.items()})
-            log.info("step %d: %.1f s per epoch of training; dev %s", step, record["epoch_seconds"], metrics)
-            if state["best"] is None or metrics[task.metric] > state["best"]:
-                state["best"], state["bad_epochs"] = metrics[task.metric], 0
+            log.info("step %d: %s s per epoch of training; dev %s", step, record.get("epoch_seconds", "?"), metrics)
+            if best is None or metrics[task.metric] > best:
                 save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
-            else:
-                state["bad_epochs"] += 1
         trainer.history.append(record)
-        state["since"] = time.perf_counter()
-        return options.patience is not None and state["bad_epochs"] >= options.patience
+        timing["since"] = time.perf_counter()
+        _, epochs_without_gain = _dev_progress(trainer.history, task.metric)
+        return options.patience is not None and epochs_without_gain >= options.patience
 
     trainer.fit(dataset, on_step=on_step, batch_size=step_batch, checkpoint_iterator=False)
     if not dev_features:
@@ -211,9 +213,19 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     return task.score(dev_examples, dev_features, run_model(best, dev_features, task.per_token), labels)
 
 
-def _best_so_far(history: list[dict], metric: str):
-    values = [r[f"eval_{metric}"] for r in history if f"eval_{metric}" in r]
-    return max(values) if values else None
+def _dev_progress(history: list[dict], metric: str) -> tuple[float | None, int]:
+    """(best dev value so far, epochs since it was reached), from the epoch records in history:
+    a resumed run picks up the best model and the early-stopping count where the killed one was."""
+    best, since = None, 0
+    for record in history:
+        value = record.get(f"eval_{metric}")
+        if value is None:
+            continue
+        if best is None or value > best:
+            best, since = value, 0
+        else:
+            since += 1
+    return best, since
 
 
 def load_for_inference(model_dir: str, tasks: dict) -> tuple[Task, Any, Any, list | None]:

@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import keras
 import tensorflow as tf
 
+from ..files import write_atomically
 from .optimizer import OptimizerConfig, create_optimizer
 
 log = logging.getLogger("bertkit")
@@ -195,6 +196,9 @@ class Trainer:
 
         on_step(step, trainer), called after each step (after that step's checkpoint), may evaluate
         and append records to trainer.history; returning True stops training (early stopping).
+        A resumed run calls it once more for the step it restored, before training on: a kill
+        between a checkpoint and the end of on_step (an evaluation, a model save) then redoes that
+        work, so on_step must recognise a step it already finished (from trainer.history).
         batch_size: the global batch (for throughput), when the dataset's shape does not say it.
         checkpoint_iterator=False for datasets whose iterator cannot be saved (from_generator):
         the data position is then restored by replaying the deterministic dataset."""
@@ -218,6 +222,11 @@ class Trainer:
             log.info("resumed from %s (step %d)", manager.latest_checkpoint, self.resumed_from)
         if any(r.get("stopped_early") for r in self.history):
             log.info("this run already stopped early at step %d", int(self.step.numpy()))
+            return self.history
+        if self.resumed_from is not None and on_step is not None and on_step(self.resumed_from, self):
+            log.info("stopped early at step %d", self.resumed_from)
+            self.history.append({"step": self.resumed_from, "stopped_early": True})
+            self._save_history()
             return self.history
         if not saved_iterator:
             replay = dataset.skip(int(self.step.numpy()))
@@ -277,11 +286,12 @@ class Trainer:
         the previous complete file, never a truncated one that a resumed run could not read."""
         if self.chief:
             os.makedirs(self.out_dir, exist_ok=True)
-            path = self._history_path()
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump(self.history, f, indent=1)
-            os.replace(tmp, path)
+
+            def write(path):
+                with open(path, "w") as f:
+                    json.dump(self.history, f, indent=1)
+
+            write_atomically(self._history_path(), write)
 
     def _load_history(self) -> None:
         if os.path.exists(self._history_path()):
