@@ -15,12 +15,13 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 
 from .config import BertConfig
-from .files import write_atomically
 from .convert.checkpoint import (CheckpointError, assign_weights, checkpoint_tasks, collect_hf_tensors,
                                  detect_format, encoder_root, read_google_tensors, read_hf_tensors)
 from .convert.names import HEAD_PREFIXES
+from .files import write_atomically
 
 log = logging.getLogger("bertkit")
 
@@ -179,10 +180,14 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
 
     # Fine-tuning rewrites this directory at each better epoch; a kill mid-save must leave whole
     # files (the resumed run redoes the save). Weights go last, after the files that describe them.
-    if tokenizer is not None:
-        tokenizer.save(out_dir)
-    elif tokenizer_dir is not None:
-        copy_tokenizer_files(tokenizer_dir, out_dir)
+    if tokenizer is not None or tokenizer_dir is not None:
+        with tempfile.TemporaryDirectory(dir=out_dir) as staging:
+            if tokenizer is not None:
+                tokenizer.save(staging)
+            else:
+                copy_tokenizer_files(tokenizer_dir, staging)
+            for name in os.listdir(staging):
+                os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
     write_atomically(os.path.join(out_dir, "config.json"), write_config)
     write_atomically(os.path.join(out_dir, "model.safetensors"),
                      lambda path: save_file(tensors, path, metadata={"format": "pt"}))
