@@ -16,7 +16,9 @@ This script depends on torch, transformers, tokenizers, numpy and seqeval only (
 it also runs where TensorFlow is not installed (a GPU box): pass --device cuda. Timing on the
 CPU: --threads 2 and --max-steps N (no dev pass) give seconds per step; x steps per epoch.
 --pad-to-multiple-of 8 and --train-pad-embedding reproduce bertkit's two remaining differences
-from HF's recipe (its batch padding and its trainable [PAD] row) inside the reference.
+from HF's recipe (its batch padding and its trainable [PAD] row) inside the reference; --iob2
+trains NER on IOB2 tags as bertkit does (CoNLL-2003's files are IOB1); --dropout and
+--attention-dropout replace the checkpoint's rates, as bertkit's flags of the same names.
 
   python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
       --text-column sentence --label-column label --epochs 1
@@ -68,6 +70,17 @@ def read_conll(path):
     if words:
         sentences.append((words, tags))
     return sentences
+
+
+def to_iob2(tags):
+    """IOB1 -> IOB2: an I-X that does not continue an X entity starts one (B-X)."""
+    out = []
+    for i, tag in enumerate(tags):
+        previous = out[i - 1] if i else "O"
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+    return out
 
 
 def read_squad(path, articles):
@@ -222,6 +235,12 @@ def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answ
 # --- the run ------------------------------------------------------------------------------------
 
 
+def dropout_overrides(args):
+    """--dropout / --attention-dropout, as bertkit's flags: replace the checkpoint's rates."""
+    rates = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.attention_dropout}
+    return {k: v for k, v in rates.items() if v is not None}
+
+
 def build(args):
     from transformers import (AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
                               AutoModelForTokenClassification, BertTokenizerFast)
@@ -233,21 +252,27 @@ def build(args):
         train = classify_features(tokenizer, texts, labels, label_list, args.max_length or 128)
         dev_texts, dev_labels = read_tsv(args.dev, args.text_column, args.label_column, args.text_pair_column)
         dev = classify_features(tokenizer, dev_texts, dev_labels, label_list, args.max_length or 128)
-        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=len(label_list))
+        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=len(label_list),
+                                                                   **dropout_overrides(args))
         return model, train, dev, ("labels",), label_list, None
     if args.task == "ner":
         sentences = read_conll(args.train)
+        if args.iob2:
+            sentences = [(words, to_iob2(tags)) for words, tags in sentences]
         label_list = sorted({t for _, tags in sentences for t in tags})
         train = ner_features(tokenizer, sentences, label_list, args.max_length or 128)
         dev_sentences = read_conll(args.dev)
+        if args.iob2:
+            dev_sentences = [(words, to_iob2(tags)) for words, tags in dev_sentences]
         dev = ner_features(tokenizer, dev_sentences, label_list, args.max_length or 128)
-        model = AutoModelForTokenClassification.from_pretrained(args.model, num_labels=len(label_list))
+        model = AutoModelForTokenClassification.from_pretrained(args.model, num_labels=len(label_list),
+                                                                **dropout_overrides(args))
         return model, train, dev, ("labels",), label_list, dev_sentences
     examples = read_squad(args.train, args.train_articles)
     train = qa_features(tokenizer, examples, args.max_length or 384, args.doc_stride, 64)
     dev_examples = read_squad(args.dev, args.dev_articles)
     dev = qa_features(tokenizer, dev_examples, args.max_length or 384, args.doc_stride, 64)
-    model = AutoModelForQuestionAnswering.from_pretrained(args.model)
+    model = AutoModelForQuestionAnswering.from_pretrained(args.model, **dropout_overrides(args))
     return model, train, dev, ("start_positions", "end_positions"), None, dev_examples
 
 
@@ -305,6 +330,10 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pad-to-multiple-of", type=int, default=1,
                    help="pad training batches to a multiple of N tokens (bertkit pads to 8)")
+    p.add_argument("--dropout", type=float, help="hidden dropout rate (also before the classifier)")
+    p.add_argument("--attention-dropout", type=float, help="attention-probability dropout rate")
+    p.add_argument("--iob2", action="store_true",
+                   help="ner: convert IOB1 tags (CoNLL-2003's) to IOB2 before training, as bertkit does")
     p.add_argument("--train-pad-embedding", action="store_true",
                    help="train the [PAD] row of the word embeddings, as bertkit does (HF freezes it)")
     p.add_argument("--device", default="cpu")
