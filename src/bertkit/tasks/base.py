@@ -193,16 +193,17 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
             record["epoch_seconds"] = round(seconds * steps_per_epoch / (step - timing["first"]), 2)
         timing["first"] = step
         if dev_features:
-            best, _ = _dev_progress(trainer.history, task.metric)
             metrics = task.score(dev_examples, dev_features,
                                  run_model(trainer.model, dev_features, task.per_token), labels)
             record.update({f"eval_{k}": v for k, v in metrics.items()})
             log.info("step %d: %s s per epoch of training; dev %s", step, record.get("epoch_seconds", "?"), metrics)
-            if best is None or metrics[task.metric] > best:
-                save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
+        # In memory only until the Trainer next writes history.json: a kill before then, even
+        # after the save below, makes the resumed run redo this epoch end.
         trainer.history.append(record)
+        epochs_without_gain = _epochs_since_best(trainer.history, task.metric)
+        if dev_features and epochs_without_gain == 0:  # this epoch is the best so far
+            save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
         timing["since"] = time.perf_counter()
-        _, epochs_without_gain = _dev_progress(trainer.history, task.metric)
         return options.patience is not None and epochs_without_gain >= options.patience
 
     trainer.fit(dataset, on_step=on_step, batch_size=step_batch, checkpoint_iterator=False)
@@ -213,9 +214,9 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     return task.score(dev_examples, dev_features, run_model(best, dev_features, task.per_token), labels)
 
 
-def _dev_progress(history: list[dict], metric: str) -> tuple[float | None, int]:
-    """(best dev value so far, epochs since it was reached), from the epoch records in history:
-    a resumed run picks up the best model and the early-stopping count where the killed one was."""
+def _epochs_since_best(history: list[dict], metric: str) -> int:
+    """Dev evaluations since the best one (0: the latest is the best), from the epoch records in
+    history, so a resumed run keeps the best model and the early-stopping count of the killed one."""
     best, since = None, 0
     for record in history:
         value = record.get(f"eval_{metric}")
@@ -225,7 +226,7 @@ def _dev_progress(history: list[dict], metric: str) -> tuple[float | None, int]:
             best, since = value, 0
         else:
             since += 1
-    return best, since
+    return since
 
 
 def load_for_inference(model_dir: str, tasks: dict) -> tuple[Task, Any, Any, list | None]:
