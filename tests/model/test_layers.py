@@ -120,6 +120,25 @@ def test_gradients_reach_every_weight(tiny_config, task):
     assert len(model.trainable_variables) == expected
 
 
+@pytest.mark.parametrize("task", ["classify", "ner", "qa"])
+def test_task_heads_start_from_hf_normal_and_the_encoder_from_truncated_normal(tiny_config, task):
+    """HF draws a fresh task head from N(0, initializer_range); the truncated normal of the rest
+    (google-research's) has no values beyond two standard deviations and 0.88x the spread."""
+    keras.utils.set_random_seed(0)
+    model = build_task_model(task, tiny_config, num_labels=400)
+    sigma = tiny_config.initializer_range
+    init = model.head.dense.kernel_initializer
+    assert isinstance(init, keras.initializers.RandomNormal) and init.stddev == sigma
+    head = model.head.dense.kernel.numpy()
+    if task != "qa":  # 32 x 400 draws; QA's head has 2 outputs only
+        assert head.std() == pytest.approx(sigma, rel=0.03)
+        assert np.mean(np.abs(head) > 2 * sigma) == pytest.approx(0.0455, abs=0.01)
+    query = model.encoder.blocks[0].attention.query.kernel.numpy()
+    assert np.abs(query).max() <= 2 * sigma and query.std() == pytest.approx(0.88 * sigma, rel=0.05)
+    nsp = build_task_model("pretraining", tiny_config).nsp.dense.kernel.numpy()
+    assert np.abs(nsp).max() <= 2 * sigma
+
+
 def test_task_output_shapes(tiny_config):
     batch = random_batch(tiny_config)
     assert build_task_model("classify", tiny_config, 5)(batch)["logits"].shape == (3, 5)

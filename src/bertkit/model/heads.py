@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from ..config import BertConfig
-from .layers import dense, get_activation, layer_norm
+from .layers import dense, get_activation, layer_norm, task_head_initializer
 
 
 def gather_positions(sequence, positions):
@@ -52,15 +52,18 @@ class MaskedLMHead(keras.layers.Layer):
 
 class ClassifierHead(keras.layers.Layer):
     """Dropout + Dense(num_outputs) with float32 logits. Used for NSP (2 outputs, no dropout),
-    sequence classification (on pooled_output), token classification and QA (on sequence_output)."""
+    sequence classification (on pooled_output), token classification and QA (on sequence_output).
+    `task_head`: draw the kernel as HF draws task heads (see task_head_initializer)."""
 
-    def __init__(self, config: BertConfig, num_outputs: int, dropout: float | None = None, **kwargs):
+    def __init__(self, config: BertConfig, num_outputs: int, dropout: float | None = None,
+                 task_head: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.num_outputs = num_outputs
         rate = config.hidden_dropout_prob if dropout is None else dropout
         self.dropout = keras.layers.Dropout(rate)
-        self.dense = dense(num_outputs, config, "dense")
+        self.dense = dense(num_outputs, config, "dense",
+                           kernel_initializer=task_head_initializer(config) if task_head else None)
 
     def build(self, input_shape=None):
         self.dense.build((None, self.config.hidden_size))

@@ -66,7 +66,7 @@ class _TaskModel(keras.Model):
         # As in HF, token-level heads have no pooler: it gets no gradient, so it is frozen.
         self.encoder.pooler.trainable = self.uses_pooler
         self.head = ClassifierHead(
-            config, self.head_outputs or num_labels, dropout=classifier_dropout, name="classifier")
+            config, self.head_outputs or num_labels, dropout=classifier_dropout, task_head=True, name="classifier")
 
     def build(self, input_shape=None):
         self.encoder.build_weights()
