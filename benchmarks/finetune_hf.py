@@ -19,6 +19,9 @@ CPU: --threads 2 and --max-steps N (no dev pass) give seconds per step; x steps 
 from HF's recipe (its batch padding and its trainable [PAD] row) inside the reference; --iob2
 trains NER on IOB2 tags as bertkit does (CoNLL-2003's files are IOB1); --dropout and
 --attention-dropout replace the checkpoint's rates, as bertkit's flags of the same names.
+--head-init truncated draws the task head as bertkit did before it switched to HF's normal (Keras'
+TruncatedNormal); --bertkit-draws FILE (from benchmarks/bertkit_draws.py) starts from the head
+weights and batch order of one bertkit seed, leaving only the dropout draws to HF.
 
   python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
       --text-column sentence --label-column label --epochs 1
@@ -276,6 +279,34 @@ def build(args):
     return model, train, dev, ("start_positions", "end_positions"), None, dev_examples
 
 
+def task_head(model):
+    return model.qa_outputs if hasattr(model, "qa_outputs") else model.classifier
+
+
+def start_head(args, model, label_list, n_train):
+    """--head-init / --bertkit-draws: replace the head HF drew; returns bertkit's batch orders
+    (one list of index lists per epoch) or None."""
+    import torch
+
+    head = task_head(model)
+    if args.head_init == "truncated":  # Keras' TruncatedNormal: redrawn beyond two standard deviations
+        r = model.config.initializer_range
+        torch.nn.init.trunc_normal_(head.weight, std=r, a=-2 * r, b=2 * r)
+    if not args.bertkit_draws:
+        return None
+    with open(args.bertkit_draws, encoding="utf-8") as f:
+        draws = json.load(f)
+    if draws["task"] != args.task or draws["features"] != n_train:
+        raise SystemExit(f"{args.bertkit_draws}: drawn for {draws['task']} with {draws['features']} training "
+                         f"features; this run is {args.task} with {n_train}")
+    # bertkit's label order -> this script's (sorted) one
+    rows = [draws["labels"].index(name) for name in label_list] if label_list is not None else slice(None)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor(draws["head"]["weight"])[rows])
+        head.bias.copy_(torch.tensor(draws["head"]["bias"])[rows])
+    return draws["epochs"]
+
+
 def evaluate(args, model, dev, label_list, reference):
     model.eval()
     outputs = collections.defaultdict(list)
@@ -336,6 +367,10 @@ def main(argv=None):
                    help="ner: convert IOB1 tags (CoNLL-2003's) to IOB2 before training, as bertkit does")
     p.add_argument("--train-pad-embedding", action="store_true",
                    help="train the [PAD] row of the word embeddings, as bertkit does (HF freezes it)")
+    p.add_argument("--head-init", choices=["normal", "truncated"], default="normal",
+                   help="the fresh task head: HF's N(0, initializer_range) or Keras' truncated normal")
+    p.add_argument("--bertkit-draws", help="start from one bertkit seed's head and batch order "
+                                           "(JSON from benchmarks/bertkit_draws.py)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", help="append the result as a JSON line to this file")
@@ -353,12 +388,16 @@ def main(argv=None):
         # nn.Embedding(padding_idx=0) zeroes the [PAD] row's gradient; bertkit (like
         # google-research/bert) trains that row, which only matters where pad logits meet the loss.
         model.base_model.embeddings.word_embeddings.padding_idx = None
+    orders = start_head(args, model, label_list, len(train))
     model.to(args.device).train()
     prep = time.perf_counter() - t0
     steps_per_epoch = len(train) // args.batch_size
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(train)} training features: fewer than one batch of {args.batch_size}")
     total = max(1, math.ceil(args.epochs * steps_per_epoch))
+    if orders is not None and (len(orders) < math.ceil(args.epochs) or len(orders[0]) != steps_per_epoch):
+        raise SystemExit(f"{args.bertkit_draws}: {len(orders)} epoch(s) of {len(orders[0])} batches; this run "
+                         f"needs {math.ceil(args.epochs)} of {steps_per_epoch} (same --batch-size and --epochs)")
     no_decay = ("bias", "LayerNorm.weight")
     groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
                "weight_decay": args.weight_decay},
@@ -373,7 +412,9 @@ def main(argv=None):
           f"device {args.device}, prep {prep:.1f} s", file=sys.stderr, flush=True)
     while step < limit:
         t = time.perf_counter()
-        for index in batches(train, args.batch_size, rng, shuffle=True, drop_remainder=True):
+        epoch_batches = orders[step // steps_per_epoch] if orders is not None else \
+            batches(train, args.batch_size, rng, shuffle=True, drop_remainder=True)
+        for index in epoch_batches:
             loss = model(**collate(train, index, keys, args.device, args.pad_to_multiple_of)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
