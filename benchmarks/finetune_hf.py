@@ -283,7 +283,7 @@ def task_head(model):
     return model.qa_outputs if hasattr(model, "qa_outputs") else model.classifier
 
 
-def start_head(args, model, label_list, n_train):
+def start_head(args, model, label_list, n_train, steps_per_epoch):
     """--head-init / --bertkit-draws: replace the head HF drew; returns bertkit's batch orders
     (one list of index lists per epoch) or None."""
     import torch
@@ -299,6 +299,11 @@ def start_head(args, model, label_list, n_train):
     if draws["task"] != args.task or draws["features"] != n_train:
         raise SystemExit(f"{args.bertkit_draws}: drawn for {draws['task']} with {draws['features']} training "
                          f"features; this run is {args.task} with {n_train}")
+    needed = math.ceil(args.epochs)
+    sizes = [len(order) for order in draws["epochs"]]
+    if len(sizes) < needed or any(size != steps_per_epoch for size in sizes[:needed]):
+        raise SystemExit(f"{args.bertkit_draws}: {sizes} batches per epoch; this run needs {needed} epoch(s) "
+                         f"of {steps_per_epoch} (the same --batch-size and --epochs)")
     # bertkit's label order -> this script's (sorted) one
     rows = [draws["labels"].index(name) for name in label_list] if label_list is not None else slice(None)
     with torch.no_grad():
@@ -388,16 +393,13 @@ def main(argv=None):
         # nn.Embedding(padding_idx=0) zeroes the [PAD] row's gradient; bertkit (like
         # google-research/bert) trains that row, which only matters where pad logits meet the loss.
         model.base_model.embeddings.word_embeddings.padding_idx = None
-    orders = start_head(args, model, label_list, len(train))
-    model.to(args.device).train()
-    prep = time.perf_counter() - t0
     steps_per_epoch = len(train) // args.batch_size
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(train)} training features: fewer than one batch of {args.batch_size}")
     total = max(1, math.ceil(args.epochs * steps_per_epoch))
-    if orders is not None and (len(orders) < math.ceil(args.epochs) or len(orders[0]) != steps_per_epoch):
-        raise SystemExit(f"{args.bertkit_draws}: {len(orders)} epoch(s) of {len(orders[0])} batches; this run "
-                         f"needs {math.ceil(args.epochs)} of {steps_per_epoch} (same --batch-size and --epochs)")
+    orders = start_head(args, model, label_list, len(train), steps_per_epoch)
+    model.to(args.device).train()
+    prep = time.perf_counter() - t0
     no_decay = ("bias", "LayerNorm.weight")
     groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
                "weight_decay": args.weight_decay},

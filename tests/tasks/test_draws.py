@@ -54,8 +54,8 @@ def test_draws_are_what_finetune_starts_from(task_name, tiny_dir, data, tmp_path
         str(tiny_dir), **({"num_labels": len(label_list)} if label_list else {}))
     path = tmp_path / "draws.json"
     path.write_text(json.dumps(draws))
-    args = argparse.Namespace(task=task_name, head_init="normal", bertkit_draws=str(path))
-    assert finetune_hf.start_head(args, reference, label_list, draws["features"]) == draws["epochs"]
+    args = argparse.Namespace(task=task_name, head_init="normal", bertkit_draws=str(path), epochs=2)
+    assert finetune_hf.start_head(args, reference, label_list, draws["features"], steps_per_epoch) == draws["epochs"]
     ours = finetune_hf.task_head(reference)
     names = label_list or [0, 1]
     by_name = {name: i for i, name in enumerate(draws["labels"] or names)}
