@@ -19,6 +19,7 @@ quickstart: $(STAMP)
 	$(VENV)/bin/bertkit quickstart
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

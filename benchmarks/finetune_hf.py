@@ -262,11 +262,12 @@ def build(args):
         sentences = read_conll(args.train)
         if args.iob2:
             sentences = [(words, to_iob2(tags)) for words, tags in sentences]
-        label_list = sorted({t for _, tags in sentences for t in tags})
-        train = ner_features(tokenizer, sentences, label_list, args.max_length or 128)
         dev_sentences = read_conll(args.dev)
         if args.iob2:
             dev_sentences = [(words, to_iob2(tags)) for words, tags in dev_sentences]
+        # From both files: a dev tag the training subset lacks (a rare B-X in IOB1) must have a row.
+        label_list = sorted({t for _, tags in sentences + dev_sentences for t in tags})
+        train = ner_features(tokenizer, sentences, label_list, args.max_length or 128)
         dev = ner_features(tokenizer, dev_sentences, label_list, args.max_length or 128)
         model = AutoModelForTokenClassification.from_pretrained(args.model, num_labels=len(label_list),
                                                                 **dropout_overrides(args))

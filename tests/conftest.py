@@ -46,7 +46,8 @@ def minilm_path() -> str:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present")
+        pytest.fail(f"{SHARED_DATA} is missing: the tests read real data from ../shared/data (a sibling of the "
+                    "repository); provide it rather than skip these tests", pytrace=False)
     return SHARED_DATA
 
 

@@ -86,6 +86,20 @@ class BertConfig:
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    def check_length(self, length: int | None, option: str, where: str = "") -> None:
+        """Raises ValueError, before any work, when `length` tokens exceed what the model's position
+        table holds (max_position_embeddings) or is not positive. `option` names the flag or
+        setting that asked for it (e.g. "--max-length"), `where` the model directory."""
+        if length is None:
+            return
+        source = f"{where}: " if where else ""
+        if length < 1:
+            raise ValueError(f"{option} must be positive, got {length}")
+        if length > self.max_position_embeddings:
+            raise ValueError(f"{source}{option} {length} exceeds the model's max_position_embeddings "
+                             f"({self.max_position_embeddings}); use {option} {self.max_position_embeddings} "
+                             "or less")
+
     # --- presets ----------------------------------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "BertConfig":

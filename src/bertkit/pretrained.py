@@ -132,7 +132,8 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
     if has_head:
         assign_weights(model, config, task, tensors, "hf")
     else:
-        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS)
+        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS,
+                       purpose=task)
         log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)
     model.labels = labels
     return model

@@ -15,7 +15,7 @@ VOCAB = SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt"
 @pytest.fixture(scope="session")
 def tokenizer():
     if not VOCAB.exists():
-        pytest.skip("../shared/data/vocab is not present")
+        pytest.fail("../shared/data/vocab is not present", pytrace=False)
     from bertkit.tokenizer import load_tokenizer
 
     return load_tokenizer(str(VOCAB))

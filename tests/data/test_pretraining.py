@@ -7,6 +7,7 @@ Statistics are measured on real text: bert_sample_text.txt (BERT format) plus th
 from __future__ import annotations
 
 import gzip
+import logging
 import random
 from collections import Counter
 
@@ -127,8 +128,7 @@ def test_bad_input_errors(tmp_path, corpus):
         check_corpus([str(tmp_path / "missing.txt")])
     with pytest.raises(CorpusError, match="empty"):
         check_corpus([str(empty), str(blank)])
-    with pytest.raises(CorpusError, match="single document.*at least two"):
-        check_corpus([str(one), str(blank)])
+    assert check_corpus([str(one), str(blank)]).documents == 1  # one book is a corpus: split_document
     with pytest.raises(ValueError, match="seq-len 4 is too small"):
         PretrainingDataConfig(max_seq_length=4)
     with pytest.raises(ValueError, match="max-predictions"):
@@ -137,11 +137,24 @@ def test_bad_input_errors(tmp_path, corpus):
         PretrainingDataConfig(masked_lm_prob=0.0)
 
 
-def test_single_document_caught_while_streaming(tmp_path, tokenizer):
+def test_a_single_document_trains_with_notnext_from_its_other_half(tmp_path, tokenizer, caplog):
     one = tmp_path / "one.txt"
-    one.write_text("One sentence.\nAnother sentence.\n")
-    with pytest.raises(CorpusError, match="single document"):
-        list(create_pretraining_instances([str(one)], tokenizer, PretrainingDataConfig()))
+    sentences = [f"Sentence number {i} of the only book." for i in range(40)]
+    one.write_text("\n".join(sentences) + "\n")
+    config = PretrainingDataConfig(max_seq_length=32, dupe_factor=2)
+    stats = {}
+    with caplog.at_level(logging.WARNING):
+        instances = list(create_pretraining_instances([str(one)], tokenizer, config, fmt="lines", stats=stats))
+    assert "single document" in caplog.text
+    assert stats["documents"] == 1 and stats["pools"] == 1
+    notnext = [i for i in instances if i.is_random_next]
+    assert 0.3 < len(notnext) / len(instances) < 0.7
+    assert all(i.b_document_index != i.document_index for i in notnext)  # the other half
+    assert all(i.b_document_index == i.document_index for i in instances if not i.is_random_next)
+    only = tmp_path / "sentence.txt"
+    only.write_text("Just one sentence here.\n")
+    with pytest.raises(CorpusError, match="single sentence"):
+        list(create_pretraining_instances([str(only)], tokenizer, PretrainingDataConfig()))
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -290,8 +303,10 @@ def test_pools_are_bounded_and_keep_two_documents(spec):
                 b_token = inst.input_ids[inst.input_ids.index(spec.sep_id) + 1]
                 assert b_token == pool[inst.b_document_index].ids[0]
                 assert (inst.b_document_index != i) == inst.is_random_next
-    with pytest.raises(CorpusError, match="single document"):
-        list(_pools(iter(docs[:1]), pool_tokens=10))
+    halves = list(_pools(iter(docs[:1]), pool_tokens=10))  # one document: its two halves
+    assert len(halves) == 1 and len(halves[0]) == 2
+    assert np.array_equal(np.concatenate([h.ids for h in halves[0]]), docs[0].ids)
+    assert sum(len(h) for h in halves[0]) == len(docs[0])
 
 
 def test_masking_respects_the_cap(spec):
@@ -316,4 +331,4 @@ def test_gutenberg_throughput(shared_data, tokenizer):
     seconds = time.perf_counter() - start
     print(f"\n{n} instances, {stats['tokens']} pieces from 10 MB in {seconds:.1f}s "
           f"({10.06 / seconds:.2f} MB/s, {n / seconds:.0f} instances/s)")
-    assert stats["documents"] == 13 and seconds < 120
+    assert stats["documents"] == 13  # the time is printed, never asserted (CPUs differ)

@@ -198,9 +198,9 @@ def test_in_graph_whole_word_greedy_matches_reference_rule():
 
 def test_bad_input_writes_nothing(tmp_path, tokenizer, shared_data):
     one = tmp_path / "one.txt"
-    one.write_text("Only one document.\nStill the same one.\n")
+    one.write_text("Only one sentence in the whole corpus.\n")
     out = tmp_path / "out"
-    with pytest.raises(CorpusError, match="single document"):
+    with pytest.raises(CorpusError, match="single sentence"):
         write_pretraining_data([str(one)], tokenizer, out, _config())
     caesar = shared_data / "pretrain" / "gutenberg" / "shakespeare-caesar.txt"
     with pytest.raises(CorpusError, match=r"shakespeare-caesar\.txt:119"):

@@ -80,7 +80,7 @@ def _once(key, build):
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, shared_data) -> dict:
     if not VOCAB.exists():
-        pytest.skip(f"{VOCAB} is not present")
+        pytest.fail(f"{VOCAB} is not present", pytrace=False)
     return _once("tiny_models", lambda: _make_tiny_models(tmp_path_factory.mktemp("models")))
 
 

@@ -28,6 +28,7 @@ def test_shape_mismatch_names_the_variable(saved_tiny):
 
 
 def test_missing_and_unused_tensors_are_named(saved_tiny):
+    """Half a pooler is a broken checkpoint (a whole missing pooler is allowed: test_optional_parts)."""
     tensors = load_file(str(saved_tiny / "model.safetensors"))
     tensors.pop("pooler.dense.bias")
     tensors["encoder.layer.9.extra.weight"] = np.zeros(3, np.float32)

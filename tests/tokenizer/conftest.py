@@ -11,7 +11,7 @@ VOCABS = {"uncased": SHARED_DATA / "vocab" / "bert-base-uncased",
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def hf_reference(vocab_file, lower_case: bool, max_input_chars_per_word: int = 200):
+def hf_reference(vocab_file, lower_case: bool, max_input_chars_per_word: int = 100):
     """HF `tokenizers` BERT pipeline (what BertWordPieceTokenizer builds), with our word limit."""
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
@@ -30,7 +30,7 @@ def hf_reference(vocab_file, lower_case: bool, max_input_chars_per_word: int = 2
 
 def _need(path):
     if not path.exists():
-        pytest.skip(f"{path} is not present (../shared/data)")
+        pytest.fail(f"{path} is not present (../shared/data)", pytrace=False)
 
 
 @pytest.fixture(scope="session", params=sorted(VOCABS))

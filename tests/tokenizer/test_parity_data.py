@@ -21,7 +21,7 @@ CHUNK = 10_000
 def _texts_by_source() -> dict[str, str]:
     """distinct text -> the first source it appears in (for error messages)."""
     if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present")
+        pytest.fail("../shared/data is not present", pytrace=False)
     first: dict[str, str] = {}
     for name, texts in all_texts().items():
         for t in texts:

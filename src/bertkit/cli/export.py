@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--pooling", choices=["mean", "none"], default="mean",
                    help="encoder: add a mean-pooled sentence_embedding output (default) or not")
     p.add_argument("--normalize", action="store_true", help="encoder: L2-normalise the sentence embedding")
-    p.add_argument("--seq-length", type=int, default=128, help="preprocessor / tflite: sequence length (default 128)")
+    p.add_argument("--seq-length", type=int,
+                   help="preprocessor / tflite: sequence length (default 128, or the model's positions if fewer)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip reloading the SavedModel and comparing it with the model before publishing")
     p.set_defaults(func=run_export)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..data.common import INFERENCE_BATCH_SIZE
+
 
 def _data_flags(p) -> None:
     g = p.add_argument_group("data columns and task options")
@@ -17,6 +19,8 @@ def _data_flags(p) -> None:
     header.add_argument("--no-header", dest="header", action="store_false")
     g.add_argument("--max-length", type=int, help="max tokens per feature (classify/ner 128, qa 384)")
     g.add_argument("--doc-stride", type=int, help="qa: stride between context windows (128)")
+    g.add_argument("--tag-scheme", choices=["file", "iob2"],
+                   help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
     g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
     g.add_argument("--articles", help="qa: only these SQuAD articles, e.g. 0-29 or 3,5")
     g.add_argument("--skip-bad-answers", action="store_true", default=None,
@@ -25,7 +29,7 @@ def _data_flags(p) -> None:
 
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "max_length", "doc_stride",
-            "max_query_length", "articles", "skip_bad_answers")
+            "max_query_length", "articles", "skip_bad_answers", "tag_scheme")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -75,9 +79,15 @@ def register(subparsers) -> None:
 
     r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
                               description="Reads one input per line (a file or stdin): a text, 'text<TAB>pair' "
-                                          "for pair classifiers, 'question<TAB>context' for qa.")
+                                          "for pair classifiers, 'question<TAB>context' for qa. Writes one JSON "
+                                          "object per input line, in input order; a blank line gets the task's "
+                                          "empty answer (e.g. {\"label\": null, ...}). Reads and writes in "
+                                          "chunks, so memory stays flat on large files.")
     r.add_argument("--model", required=True)
     r.add_argument("input", nargs="?", help="input file (default: stdin)")
+    r.add_argument("--output", help="write the JSON Lines here (default: stdout)")
+    r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
+                   help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
     r.set_defaults(func=run_predict)
 
 
@@ -106,16 +116,21 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from ..tasks import TASKS, predict
-    from ..tasks.base import write_json_lines
+    from ..data.common import iter_text_lines
+    from ..tasks import TASKS
+    from ..tasks.inference import iter_predictions
 
-    if args.input:
-        with open(args.input, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        raise ValueError("no input lines")
-    write_json_lines(predict(args.model, lines, TASKS), sys.stdout)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+    source = open(args.input, "rb") if args.input else sys.stdin.buffer
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        lines = iter_text_lines(source, args.input or "<stdin>")
+        for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size):
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        if args.input:
+            source.close()
+        if args.output:
+            out.close()
     return 0

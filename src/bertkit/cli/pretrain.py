@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .pretrain_data import add_format_flag
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -38,6 +40,7 @@ def register(subparsers) -> None:
                    help="tf.distribute strategy; auto uses TF_CONFIG (multi-worker) or all local GPUs")
     p.add_argument("--errors", choices=["strict", "replace"], default="strict",
                    help="undecodable bytes in the corpus: fail (file:line) or replace")
+    add_format_flag(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +56,8 @@ def run(args) -> int:
         accumulation_steps=args.accumulation_steps, precision=args.precision, xla=args.xla,
         whole_word_mask=args.whole_word_mask, dynamic_mask=args.dynamic_mask, dupe_factor=args.dupe_factor,
         seed=args.seed, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-        init_from=args.init_from, strategy=args.strategy, errors=args.errors, progress=sys.stderr.isatty())
+        init_from=args.init_from, strategy=args.strategy, errors=args.errors, progress=sys.stderr.isatty(),
+        input_format=args.input_format)
     last = pretrain(args.corpus, args.vocab, args.out, options, data_dir=args.data)
     print(f"saved the pretrained model to {args.out}")
     print(summary_line(last))

@@ -6,6 +6,13 @@ import argparse
 import sys
 
 
+def add_format_flag(p) -> None:
+    """--format, shared by `pretrain-data` and `pretrain` (both read raw corpora)."""
+    p.add_argument("--format", choices=("auto", "lines", "prose"), default="auto", dest="input_format",
+                   help="lines: one sentence per line, blank line between documents; prose: running text, "
+                        "one document per file; auto: decide per file (default)")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "pretrain-data",
@@ -33,9 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--masked-lm-prob", type=float, default=0.15)
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="undecodable bytes: fail naming file and line (strict), or use U+FFFD (replace)")
-    p.add_argument("--format", choices=("auto", "lines", "prose"), default="auto", dest="input_format",
-                   help="lines: one sentence per line, blank line between documents; prose: running text, "
-                        "one document per file; auto: decide per file (default)")
+    add_format_flag(p)
     p.add_argument("--pool-tokens", type=int, default=4_000_000,
                    help="documents are processed in pools of about this many word pieces (memory bound); "
                         "NotNext segments come from the same pool")

@@ -14,7 +14,8 @@ import types
 import numpy as np
 
 from ..config import BertConfig
-from .names import (GOOGLE_SKIPPED_SUFFIXES, HEAD_PREFIXES, HF_ALIASES, HF_SKIPPED, TRANSPOSE,
+from .names import (GOOGLE_SKIPPED_SUFFIXES, HEAD_PREFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PATHS, TOKEN_TASKS,
+                    TRANSPOSE,
                     WeightSpec, all_specs, resolve)
 
 log = logging.getLogger("bertkit")
@@ -98,20 +99,26 @@ def _check_aliases(tensors: dict[str, np.ndarray]) -> None:
 
 
 def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str, np.ndarray],
-                   fmt: str, skip_prefixes: tuple[str, ...] = ()) -> list[str]:
+                   fmt: str, skip_prefixes: tuple[str, ...] = (), purpose: str | None = None) -> list[str]:
     """Fills the variables of `root` (an object with .encoder and the task's head attributes).
 
     `tensors` uses the names of `fmt` ('hf' without the bert. prefix, or 'google'). Tensors whose
     name starts with one of `skip_prefixes` are left alone on purpose (e.g. the pretraining heads
     when only the encoder is wanted). Returns the names of those deliberately skipped.
+    Variables under `OPTIONAL_PATHS` (the pooler) may be missing: they keep their initial values,
+    and a warning says so, naming whether `purpose` (the task the model is for, default `task`)
+    reads them. Any other missing, unused or mis-shaped tensor is a CheckpointError.
     """
     if fmt == "hf":
         _check_aliases(tensors)
     specs = list(all_specs(config, task))
-    used, missing, mismatched = set(), [], []
+    used, missing, mismatched, fresh = set(), [], [], []
     for spec in specs:
         name = spec.name(fmt)
         if name is None or name not in tensors:
+            if spec.path.startswith(OPTIONAL_PATHS):
+                fresh.append(name or spec.path)
+                continue
             missing.append(name or f"<{spec.path}: no {fmt} name>")
             continue
         value = _apply(spec.transform(fmt), tensors[name])
@@ -122,6 +129,10 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
             continue
         used.add(name)
         variable.assign(value.astype(np.float32))
+    optional_used = [spec for spec in specs if spec.path.startswith(OPTIONAL_PATHS) and spec.name(fmt) in used]
+    if fresh and optional_used:  # an optional part is absent as a whole or present as a whole
+        missing += fresh
+        fresh = []
     if mismatched:
         raise CheckpointError("shape mismatch between checkpoint and config:\n  " + "\n  ".join(mismatched))
     skipped = set(HF_SKIPPED) | set(HF_ALIASES) if fmt == "hf" else set()
@@ -135,6 +146,12 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
         if unused:
             lines.append(f"unused checkpoint tensors ({len(unused)}): " + ", ".join(unused[:20]))
         raise CheckpointError("checkpoint does not match the model:\n  " + "\n  ".join(lines))
+    if fresh:
+        # HF does the same (BertForMaskedLM checkpoints have no pooler); said on stderr, as HF says it.
+        uses_pooler = (purpose or task) not in TOKEN_TASKS
+        log.warning("the checkpoint has no %s; %s", ", ".join(fresh),
+                    "initialised fresh (the classifier reads the pooled output, so fine-tune before use)"
+                    if uses_pooler else "left at its initial values (this task does not use the pooler)")
     log.info("restored %d tensors (%s format); skipped on purpose: %s", len(used), fmt,
              ", ".join(deliberate) or "none")
     return deliberate

@@ -28,6 +28,9 @@ GOOGLE_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "global_step", "good_steps", "l
 
 TRANSPOSE = "transpose"
 TOKEN_TASKS = ("ner", "qa")  # heads on the sequence output: the pooler is unused and not saved
+# Model parts a checkpoint may lack (HF's BertForMaskedLM and token-task models save no pooler);
+# they keep their initial values, as transformers does, with a warning.
+OPTIONAL_PATHS = ("encoder.pooler.",)
 
 
 @dataclasses.dataclass(frozen=True)

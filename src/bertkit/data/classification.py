@@ -60,8 +60,8 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
 
     Defaults: TSV/CSV text column 0 and label column -1 (the last); JSON Lines keys "text" and
     "label". `has_labels=False` reads no label. `header=None` detects a header row: there is one if
-    any column is given by name; with indices only, when the first row's label cell is a label no
-    other row has (and not in `label_list`, if given) - logged, pass header=False to override.
+    any column is given by name; with indices only, see `_detect_header` (the guess is printed as a
+    warning; pass header=True/False to decide).
     Raises ValueError (with file:line) on empty files, rows with the wrong number of columns,
     unknown column names and (when `label_list` is given) unknown labels.
     """
@@ -124,23 +124,39 @@ def _rows_to_examples(path, rows, text_col, pair_col, label_col, has_labels, hea
     return examples
 
 
+# Label-column names that mark a first row as a header when the file does not say.
+HEADER_WORDS = frozenset({"label", "labels", "class", "category", "target", "sentiment", "y", "gold_label",
+                          "tag", "score", "quality", "rating", "polarity", "emotion", "topic"})
+
+
 def _detect_header(path, rows, specs, label_col, label_list) -> bool:
+    """Whether the first row is a header, when the caller did not say (header=None).
+
+    Columns given by name need one. Otherwise the first row is a header only when its label cell is
+    a column name (`HEADER_WORDS`), or is not a number while every other row's label is one; a rare
+    label on line 1 is data, never eaten. The guess and its reason go to stderr (a warning).
+    """
     if any(isinstance(c, str) for c in specs):
         return True
-    if label_col is None or len(rows) < 2:
+    if label_col is None or not rows:
         return False
     first_line, first = rows[0]
     try:
         first_label = first[label_col].strip()
     except IndexError:
         return False  # reported as a column error later
-    others = {f[label_col].strip() for _, f in rows[1:] if -len(f) <= label_col < len(f)}
-    is_header = first_label not in others and (label_list is None or first_label not in label_list)
-    if is_header:
-        # A warning when the label list is known: line 1 could also be data with an unknown label.
-        log.log(logging.INFO if label_list is None else logging.WARNING,
-                "%s:%d: treated as a header (label cell %r occurs nowhere else); "
-                "pass header=False to read it as data", path, first_line, first_label)
+    others = [f[label_col].strip() for _, f in rows[1:] if -len(f) <= label_col < len(f)]
+    numeric = re.compile(r"-?\d+(\.\d*)?")
+    if label_list is not None and first_label in label_list:
+        reason, is_header = f"its label cell {first_label!r} is one of the model's labels", False
+    elif first_label.lower() in HEADER_WORDS:
+        reason, is_header = f"its label cell {first_label!r} is a column name", True
+    elif others and all(numeric.fullmatch(x) for x in others) and not numeric.fullmatch(first_label):
+        reason, is_header = f"its label cell {first_label!r} is not a number and every other label is", True
+    else:
+        reason, is_header = f"its label cell {first_label!r} looks like a label", False
+    log.warning("%s:%d: read as %s (%s); pass --header or --no-header to decide", path, first_line,
+                "a header" if is_header else "data", reason)
     return is_header
 
 

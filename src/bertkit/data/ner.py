@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ _FIELD_SEP = re.compile(r"[ \t]+")
 @dataclasses.dataclass(frozen=True)
 class NerExample:
     words: list[str]
-    tags: list[str] | None = None  # IOB2 after reading
+    tags: list[str] | None = None  # as the file gives them (IOB1 or IOB2), or IOB2 if converted
     source: str = ""  # "file:line" of the first word
 
 
@@ -46,6 +46,15 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
         out.append(tag)
         prev_type = etype if kind in ("B", "I") else None
     return out
+
+
+def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
+    """"IOB1" when some I-X starts an entity (after O, another type, or at a sentence start), as in
+    CoNLL-2003's files; else "IOB2" (every entity starts with B-X, as WNUT-17 and HF datasets)."""
+    for tags in tag_sequences:
+        if iob1_to_iob2(tags) != list(tags):
+            return "IOB1"
+    return "IOB2"
 
 
 def tag_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -76,8 +85,9 @@ def read_ner_file(path: str | os.PathLike, **kwargs) -> list[NerExample]:
     return read_conll(path, **kwargs)
 
 
-def read_conll(path: str | os.PathLike, *, has_tags: bool = True) -> list[NerExample]:
-    """CoNLL column file: word in the first column, tag in the last; tags converted to IOB2.
+def read_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
+    """CoNLL column file: word in the first column, tag in the last; tags as the file gives them
+    (CoNLL-2003 is IOB1), or converted to IOB2 with `to_iob2`.
 
     Sentences end at blank or whitespace-only lines (WNUT-17 uses a lone tab) and at
     `-DOCSTART-` lines. Columns are separated by spaces or tabs. Raises ValueError with file:line
@@ -90,8 +100,8 @@ def read_conll(path: str | os.PathLike, *, has_tags: bool = True) -> list[NerExa
 
     def flush():
         if words:
-            examples.append(NerExample(list(words), iob1_to_iob2(tags) if has_tags else None,
-                                       f"{path}:{start}"))
+            kept = (iob1_to_iob2(tags) if to_iob2 else list(tags)) if has_tags else None
+            examples.append(NerExample(list(words), kept, f"{path}:{start}"))
         words.clear()
         tags.clear()
 
@@ -115,8 +125,9 @@ def read_conll(path: str | os.PathLike, *, has_tags: bool = True) -> list[NerExa
 
 
 def read_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_key: str = "tags",
-                   has_tags: bool = True) -> list[NerExample]:
-    """One JSON object per line with a list of words and a list of tags of the same length."""
+                   has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
+    """One JSON object per line with a list of words and a list of tags of the same length (kept as
+    given, or converted to IOB2 with `to_iob2`)."""
     examples = []
     for number, line in enumerate(read_text_lines(path), start=1):
         if not line.strip():
@@ -137,7 +148,8 @@ def read_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_
             if not isinstance(tags, list) or len(tags) != len(words):
                 raise ValueError(f"{where}: {len(words)} tokens but {tags_key!r} is not a list "
                                  f"of {len(words)} tags")
-            tags = iob1_to_iob2([_check_tag(str(t), where) for t in tags])
+            tags = [_check_tag(str(t), where) for t in tags]
+            tags = iob1_to_iob2(tags) if to_iob2 else tags
         examples.append(NerExample(words, tags, where))
     if not examples:
         raise ValueError(f"{path}: no sentences (empty file)")

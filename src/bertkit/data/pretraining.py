@@ -333,11 +333,7 @@ def check_corpus(paths: Sequence[str], *, fmt: str = "auto", errors: str = "stri
             return summary
     if summary.documents == 0:
         raise CorpusError(f"the corpus is empty: no text in {', '.join(map(str, paths))}")
-    if summary.documents == 1:
-        raise CorpusError(
-            "the corpus holds a single document, but next-sentence prediction needs at least two (NotNext "
-            "segments come from a different document). Add files, or separate documents with blank lines "
-            "and use the one-sentence-per-line format (--format lines)")
+    # A single document (one book) is fine: `_pools` cuts it in two, see `split_document`.
     return summary
 
 
@@ -622,8 +618,26 @@ def _pools(documents: Iterable[TokenizedDocument], pool_tokens: int) -> Iterator
     if len(current) >= 2:
         yield current
     elif current:
-        raise CorpusError("the corpus holds a single document, but next-sentence prediction needs at "
-                          "least two (NotNext segments come from a different document)")
+        yield split_document(current[0])
+
+
+def split_document(document: TokenizedDocument) -> list[TokenizedDocument]:
+    """The two halves (by sentences) of the corpus's only document, as two documents.
+
+    NotNext needs a B segment from another document. With one document (a single book, the most
+    common first corpus) google-research's `create_pretraining_data.py` falls back to the same
+    document; here B comes from the other half, so it is always text that does not follow A.
+    Raises CorpusError when the document has a single sentence.
+    """
+    if len(document) < 2:
+        raise CorpusError("the corpus holds a single sentence: next-sentence prediction needs at least two. "
+                          "Add text or files")
+    logger.warning("the corpus holds a single document: NotNext segments come from its other half")
+    middle = len(document) // 2
+    cut = int(document.bounds[middle])
+    first = TokenizedDocument(document.ids[:cut], document.bounds[:middle + 1])
+    second = TokenizedDocument(document.ids[cut:], document.bounds[middle:] - cut)
+    return [first, second]
 
 
 def instances_from_pool(pool: Sequence[TokenizedDocument], config: PretrainingDataConfig, spec: MaskingSpec,

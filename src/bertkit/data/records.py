@@ -326,7 +326,7 @@ def load_pretraining_dataset(data_dir: str | os.PathLike, batch_size: int, *, se
     if input_context is not None and input_context.num_input_pipelines > 1:
         if len(files) < input_context.num_input_pipelines:
             raise ValueError(f"{len(files)} shards cannot be split over {input_context.num_input_pipelines} "
-                             "input pipelines; write more shards (--shards)")
+                             "input pipelines; write the data again with more (`bertkit pretrain-data --shards N`)")
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)

@@ -22,12 +22,14 @@ import tensorflow as tf
 
 from .saving import read_metadata, resolve_export, save_module, version_numbers  # noqa: F401
 
+# Fixed sequence length of preprocessor and TFLite exports unless given (or the model's positions, if fewer).
+DEFAULT_SEQ_LENGTH = 128
 KINDS = ("auto", "classify", "ner", "qa", "encoder", "preprocessor")
 SAMPLE_TEXTS = ["The quick brown fox jumps over the lazy dog.", "Héllo, wörld! [MASK] 42 ünïcode"]
 
 
 def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None = None, pair: bool | None = None,
-                 pooling: str | None = "mean", normalize: bool = False, seq_length: int = 128):
+                 pooling: str | None = "mean", normalize: bool = False, seq_length: int | None = None):
     """The tf.Module that `export_model` saves, in memory (the server also runs it directly).
 
     Task options (max_length, doc_stride, ...) come from the model's config.json
@@ -46,6 +48,10 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
         kind = task if task in ("classify", "ner", "qa") else "encoder"
     elif kind in ("classify", "ner", "qa") and kind != task:
         raise ValueError(f"{model_dir} holds a {task or 'encoder'} model, not a {kind} model")
+    config.check_length(max_length, "--max-length", model_dir)
+    if kind == "preprocessor":
+        config.check_length(seq_length, "--seq-length", model_dir)
+        seq_length = seq_length or min(DEFAULT_SEQ_LENGTH, config.max_position_embeddings)
     tokenizer = load_tokenizer(model_dir)
     if kind == "preprocessor":
         from .preprocessor import PreprocessorModule
@@ -129,7 +135,7 @@ def export_encoder(model_dir: str, export_dir: str, *, pooling: str | None = "me
     return export_model(model_dir, export_dir, "encoder", pooling=pooling, normalize=normalize, **kwargs)
 
 
-def export_preprocessor(model_dir: str, export_dir: str, *, seq_length: int = 128, **kwargs) -> str:
+def export_preprocessor(model_dir: str, export_dir: str, *, seq_length: int | None = None, **kwargs) -> str:
     return export_model(model_dir, export_dir, "preprocessor", seq_length=seq_length, **kwargs)
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def export_tflite(model_dir: str, path: str, seq_length: int = 128) -> str:
+def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> str:
     from ..pretrained import load_model, model_task
+    from . import DEFAULT_SEQ_LENGTH
 
     model = load_model(model_dir)
     if model_task(model) != "classify":
         raise ValueError(f"{model_dir}: TFLite export supports sequence classifiers only")
-    if seq_length > model.config.max_position_embeddings:
-        raise ValueError(f"seq_length {seq_length} exceeds max_position_embeddings "
-                         f"({model.config.max_position_embeddings})")
+    model.config.check_length(seq_length, "--seq-length", model_dir)
+    seq_length = seq_length or min(DEFAULT_SEQ_LENGTH, model.config.max_position_embeddings)
     names = ("input_ids", "token_type_ids", "attention_mask")
     specs = [tf.TensorSpec([1, seq_length], tf.int32, name=n) for n in names]
 

@@ -17,7 +17,6 @@ task files run the same pipeline on real data:
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import logging
 import os

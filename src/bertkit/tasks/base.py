@@ -1,4 +1,4 @@
-"""What every fine-tuning task shares: options, the train/evaluate/predict engine, saving.
+"""What every fine-tuning task shares: the task interface, options, and the fine-tuning engine.
 
 A task (classify.py, ner.py, qa.py) supplies how to read its files, featurize, score and format
 predictions; this module runs the model over features, trains with the common Trainer, evaluates
@@ -14,16 +14,16 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
-from ..data.common import concat_batches, make_dataset
+from ..data.common import make_dataset
 from ..model.models import build_task_model
 from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
 from ..training.losses import LOSSES
 from ..training.optimizer import OptimizerConfig, set_precision
 from ..training.trainer import TrainConfig, Trainer
+from .inference import evaluate, load_for_inference, predict, run_model  # noqa: F401  (the engine's API)
 
 log = logging.getLogger("bertkit")
 
@@ -70,7 +70,20 @@ class Task:
     transient: tuple[str, ...] = ()  # options about one data file, not saved with the model
 
     def __init__(self, **options):
-        self.options = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        given = {k: v for k, v in options.items() if v is not None}
+        self.options = {**self.defaults, **given}
+        self.given = set(given)  # options the user (or the saved model) set, not defaults
+
+    def fit_lengths(self, config, where: str = "") -> None:
+        """Checks the length options against the model before any work: a given `max_length` above
+        the model's max_position_embeddings is a ValueError naming both numbers; a default one is
+        lowered to it (a model with 64 positions gets 64-token windows, not an error)."""
+        if "max_length" not in self.options:
+            return
+        if "max_length" in self.given:
+            config.check_length(self.options["max_length"], "--max-length", where)
+        else:
+            self.options["max_length"] = min(self.options["max_length"], config.max_position_embeddings)
 
     def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list: ...
 
@@ -82,7 +95,11 @@ class Task:
 
     def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]: ...
 
-    def examples_from_lines(self, lines: list[str]) -> list: ...
+    def examples_from_lines(self, lines: list[str], sources: list[str] | None = None) -> list:
+        """Examples from `predict` input lines (none blank); `sources` ("file:line") name them in errors."""
+
+    # What `predict` writes for a blank input line, so that output row i stays input line i.
+    blank_prediction: dict[str, Any] = {}
 
 
 def targets_as_dict(dataset: tf.data.Dataset, label_keys) -> tf.data.Dataset:
@@ -90,33 +107,6 @@ def targets_as_dict(dataset: tf.data.Dataset, label_keys) -> tf.data.Dataset:
     if len(label_keys) == 1:
         return dataset.map(lambda x, y: (x, {label_keys[0]: y}))
     return dataset
-
-
-def run_model(model, features: dict, per_token: bool, batch_size: int = 64) -> dict:
-    """Forward pass over all feature rows, in order; numpy logits [N, ...]. Batches are cut to
-    their longest row; per_token outputs ([B, w] or [B, w, C]) are padded back to the full width
-    with a very low logit."""
-    length = features["input_ids"].shape[1]
-    dataset = make_dataset(features, batch_size, label_keys=None, bucket=True, pad_multiple=8)
-    forward = _inference_function(model)
-    batches: dict[str, list] = {}
-    for inputs in dataset:
-        for name, value in forward(inputs).items():
-            batches.setdefault(name, []).append(value.numpy())
-    if per_token:
-        return {name: concat_batches(parts, length, -1e4) for name, parts in batches.items()}
-    return {name: np.concatenate(parts) for name, parts in batches.items()}
-
-
-def _inference_function(model):
-    """One traced inference graph per model, kept on the model: evaluating after every epoch
-    (and every predict call) then reuses it instead of tracing the model again."""
-    forward = getattr(model, "_bertkit_inference", None)
-    if forward is None:
-        spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "token_type_ids", "attention_mask")}
-        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        object.__setattr__(model, "_bertkit_inference", forward)  # a plain attribute, not a tracked one
-    return forward
 
 
 def freeze(model, options: FinetuneOptions) -> None:
@@ -140,6 +130,7 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     options = options or FinetuneOptions()
     overrides = {"hidden_dropout_prob": options.dropout, "attention_probs_dropout_prob": options.attention_dropout}
     config = override_config(read_config(init)[0], overrides)  # bad rates fail now, not after featurizing
+    task.fit_lengths(config, init)
     tokenizer = load_tokenizer(init)
     train_examples = task.read(train_file, train=True)
     labels = task.labels_from(train_examples)
@@ -227,33 +218,6 @@ def _epochs_since_best(history: list[dict], metric: str) -> int:
         else:
             since += 1
     return since
-
-
-def load_for_inference(model_dir: str, tasks: dict) -> tuple[Task, Any, Any, list | None]:
-    """(task, model, tokenizer, labels) of a fine-tuned model directory."""
-    _, raw = read_config(model_dir)
-    name = raw.get("bertkit_task")
-    if name not in tasks:
-        raise ValueError(f"{model_dir}: not a fine-tuned bertkit model (config.json has no bertkit_task); "
-                         f"fine-tune one with `bertkit finetune`")
-    task = tasks[name](**raw.get("bertkit_task_options", {}))
-    model = load_model(model_dir)
-    return task, model, load_tokenizer(model_dir), getattr(model, "labels", None)
-
-
-def evaluate(model_dir: str, data_file: str, tasks: dict, **read_options) -> dict:
-    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
-    task.options.update({k: v for k, v in read_options.items() if v is not None})
-    examples = task.read(data_file, labels=labels)
-    features = task.featurize(examples, tokenizer, labels)
-    return task.score(examples, features, run_model(model, features, task.per_token), labels)
-
-
-def predict(model_dir: str, lines: list[str], tasks: dict) -> list[dict]:
-    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
-    examples = task.examples_from_lines(lines)
-    features = task.featurize(examples, tokenizer, None)
-    return task.format_predictions(examples, features, run_model(model, features, task.per_token), labels)
 
 
 def write_json_lines(records: list[dict], stream) -> None:

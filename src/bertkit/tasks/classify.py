@@ -43,11 +43,18 @@ class ClassifyTask(Task):
         return [{"label": labels[int(p.argmax())], "probabilities": [round(float(x), 6) for x in p]}
                 for p in probs]
 
-    def examples_from_lines(self, lines):
+    blank_prediction = {"label": None, "probabilities": None}
+
+    def examples_from_lines(self, lines, sources=None):
+        sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]
         examples = []
-        for line in lines:
-            text, _, pair = line.partition("\t")
-            examples.append(ClassificationExample(text=text, text_pair=pair if _ else None))
-        if len({e.text_pair is None for e in examples}) > 1:
-            raise ValueError("mix of single texts and tab-separated pairs in the input")
+        for line, where in zip(lines, sources):
+            text, tab, pair = line.partition("\t")
+            examples.append(ClassificationExample(text=text, text_pair=pair if tab else None, source=where))
+        kinds = {e.text_pair is None for e in examples}
+        if len(kinds) > 1:
+            single = next(e for e in examples if e.text_pair is None)
+            pair = next(e for e in examples if e.text_pair is not None)
+            raise ValueError(f"{single.source}: a single text, but {pair.source} is a tab-separated pair; "
+                             "give every line the same form")
         return examples

@@ -48,6 +48,7 @@ class PretrainOptions:
     init_from: str | None = None
     strategy: str = "auto"
     errors: str = "strict"
+    input_format: str = "auto"  # corpus layout: "lines", "prose" or "auto" (per file), as `pretrain-data --format`
     progress: bool = True
 
 
@@ -86,9 +87,9 @@ def prepare_data(corpus: list[str], tokenizer, data_dir: str, options: PretrainO
                              f"({meta['seq_len']=}, {meta['masking']=}); use a new --out")
         log.info("reusing the pretraining data in %s", data_dir)
         return meta
-    check_corpus(corpus, errors=options.errors)
+    check_corpus(corpus, fmt=options.input_format, errors=options.errors)
     return write_pretraining_data(corpus, tokenizer, data_dir, wanted, num_shards=8, seed=options.seed,
-                                  errors=options.errors, progress=options.progress)
+                                  fmt=options.input_format, errors=options.errors, progress=options.progress)
 
 
 def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: PretrainOptions | None = None,

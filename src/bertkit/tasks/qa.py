@@ -49,12 +49,15 @@ class QaTask(Task):
         return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4)}
                 for r in (results[e.qid] for e in examples)]
 
-    def examples_from_lines(self, lines):
+    blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
+
+    def examples_from_lines(self, lines, sources=None):
+        sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]
         examples = []
-        for i, line in enumerate(lines):
+        for i, (line, where) in enumerate(zip(lines, sources)):
             question, sep, context = line.partition("\t")
             if not sep:
-                raise ValueError(f"<input>:{i + 1}: expected 'question<TAB>context'")
+                raise ValueError(f"{where}: expected 'question<TAB>context'")
             examples.append(SquadExample(qid=str(i), question=question, context=context))
         return examples
 

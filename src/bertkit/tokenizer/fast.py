@@ -313,7 +313,10 @@ class FastBertTokenizer(tf.Module):
         if b is not None:  # 1 from the first token of B to the end
             type_ids = tf.cast(tf.ragged.range(ids.row_lengths()) >= tf.expand_dims(a["ids"].row_lengths() + 2, 1),
                                tf.int32)
-        shape = [None, self.max_length] if self.padding == "max_length" else None
+        if self.padding == "max_length":
+            shape = [None, self.max_length]
+        else:  # an empty batch still gets its [CLS] [SEP] columns: [0, 2], so [:, 0] stays in range
+            shape = tf.stack([ids.nrows(), tf.maximum(ids.bounding_shape(axis=1), 2)])
         out = {"input_ids": ids.to_tensor(self.pad_id, shape=shape),
                "token_type_ids": type_ids.to_tensor(0, shape=shape),
                "attention_mask": tf.ones_like(ids).to_tensor(0, shape=shape)}

@@ -39,7 +39,9 @@ class BertTokenizer:
       lower_case: lower-case the input (uncased models).
       strip_accents: remove accents (NFD + drop non-spacing marks); None follows lower_case.
       tokenize_chinese_chars: make every CJK ideograph its own word.
-      max_input_chars_per_word: longer words become [UNK] (google: 200; HF default: 100).
+      max_input_chars_per_word: longer words become [UNK] (100, as HF transformers; google-research
+        used 200). Not read from or written to tokenizer files: transformers 5 uses 100 for any
+        directory, whatever its files say.
       model_max_length: recorded in tokenizer_config.json; not applied unless max_length is given.
       check_casing: raise CasingError if the vocab's letters contradict lower_case.
       *_token: the special tokens; all must be in the vocab.
@@ -236,7 +238,6 @@ class BertTokenizer:
             "do_basic_tokenize": True,
             "never_split": None,
             "model_max_length": self.model_max_length,
-            "max_input_chars_per_word": self.max_input_chars_per_word,
             "clean_up_tokenization_spaces": True,
             **self.special_tokens,
         }
@@ -245,6 +246,11 @@ class BertTokenizer:
         """Write vocab.txt + tokenizer_config.json (+ special_tokens_map.json) into `directory`."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        if self.max_input_chars_per_word != DEFAULT_MAX_INPUT_CHARS_PER_WORD:
+            log.warning("%s: max_input_chars_per_word %d is not saved (transformers and bertkit use %d for any "
+                        "directory): loaded again, words of more than %d characters become [UNK]", d,
+                        self.max_input_chars_per_word, DEFAULT_MAX_INPUT_CHARS_PER_WORD,
+                        DEFAULT_MAX_INPUT_CHARS_PER_WORD)
         with open(d / VOCAB_FILE, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(t + "\n" for t in self.inv_vocab)
         with open(d / CONFIG_FILE, "w", encoding="utf-8") as f:
@@ -313,7 +319,9 @@ def _settings_from_config(config: dict) -> dict:
     out = {}
     if "do_lower_case" in config:
         out["lower_case"] = bool(config["do_lower_case"])
-    for key in ("strip_accents", "tokenize_chinese_chars", "max_input_chars_per_word"):
+    # max_input_chars_per_word is not read from here (nor from tokenizer.json): transformers ignores
+    # it in both files and uses 100, and the same directory must tokenize the same in both libraries.
+    for key in ("strip_accents", "tokenize_chinese_chars"):
         if key in config:
             out[key] = config[key]
     if isinstance(config.get("model_max_length"), int) and config["model_max_length"] < 10**9:
@@ -336,7 +344,8 @@ def _settings_from_hf_json(data: dict) -> dict:
         out["tokenize_chinese_chars"] = bool(norm.get("handle_chinese_chars", True))
     model = data.get("model") or {}
     if model.get("type") == "WordPiece":
-        out["max_input_chars_per_word"] = int(model.get("max_input_chars_per_word", 100))
+        # max_input_chars_per_word is not read: transformers 5 rebuilds WordPiece from the vocab with
+        # its default of 100 whatever this file says, and a directory must tokenize as it does there.
         if model.get("unk_token"):
             out["unk_token"] = model["unk_token"]
     return out

@@ -8,7 +8,9 @@ longer than `max_input_chars_per_word` characters is `[UNK]` without trying.
 
 from __future__ import annotations
 
-DEFAULT_MAX_INPUT_CHARS_PER_WORD = 200  # google-research; HF's own default is 100
+# HF transformers' limit (its WordPiece default, and what it uses for a directory without
+# tokenizer.json whatever tokenizer_config.json says); google-research/bert used 200.
+DEFAULT_MAX_INPUT_CHARS_PER_WORD = 100
 
 
 class WordPiece:
