@@ -20,7 +20,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .modules import IDS, TEXT, ServingModule
-from .text import constant_column, doc_windows, max_context_owner, split_words, substrings, window_slices
+from .text import (constant_column, doc_windows, max_context_owner, model_inputs, split_words, substrings,
+                   window_slices)
 
 _NONE, _BEGIN, _INSIDE = 0, 1, 2
 
@@ -68,9 +69,7 @@ class NerModule(ServingModule):
         rows = tf.size(windows["example"])
         ids = tf.concat([constant_column(rows, self.cls_id), window_slices(sentence, windows),
                          constant_column(rows, self.sep_id)], axis=1)
-        logits = self.forward({"input_ids": ids.to_tensor(self.pad_id),
-                               "token_type_ids": tf.zeros_like(ids).to_tensor(0),
-                               "attention_mask": tf.ones_like(ids).to_tensor(0)})["logits"]  # [R, S, C]
+        logits = self.forward(model_inputs(ids, tf.zeros_like(ids), self.pad_id))["logits"]  # [R, S, C]
         # Each word is read at its first piece, in the window that owns that piece.
         first = tf.cast(pieces.row_starts(), tf.int32) - tf.gather(tf.cast(sentence.row_starts(), tf.int32),
                                                                    word_example)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .modules import IDS, ServingModule
-from .text import constant_column, doc_windows, max_context_owner, substrings, window_slices
+from .text import constant_column, doc_windows, max_context_owner, model_inputs, substrings, window_slices
 
 QUESTION = tf.TensorSpec([None], tf.string, name="question")
 CONTEXT = tf.TensorSpec([None], tf.string, name="context")
@@ -61,9 +61,7 @@ class QaModule(ServingModule):
                          constant_column(rows, self.sep_id)], axis=1)
         context_offset = tf.gather(query_length, example) + 2                          # [R]
         position = tf.ragged.range(tf.cast(ids.row_lengths(), tf.int32))
-        features = {"input_ids": ids.to_tensor(self.pad_id),
-                    "token_type_ids": tf.cast(position >= context_offset[:, None], tf.int32).to_tensor(0),
-                    "attention_mask": tf.ones_like(ids).to_tensor(0)}
+        features = model_inputs(ids, tf.cast(position >= context_offset[:, None], tf.int32), self.pad_id)
         logits = self.forward(features)
         spans = self._window_spans(windows, ctx, context_offset, tf.shape(features["input_ids"])[1])
         return self._best_answers(context, windows, logits, features["attention_mask"], spans)
@@ -114,7 +112,10 @@ class QaModule(ServingModule):
 
         def per_example(x, default):  # [R, k, k] -> [B, candidates], in window then n-best order
             flat = tf.reshape(x, [tf.shape(x)[0], -1])
-            return tf.RaggedTensor.from_row_lengths(flat, windows["count"]).merge_dims(1, 2).to_tensor(default)
+            ragged = tf.RaggedTensor.from_row_lengths(flat, windows["count"]).merge_dims(1, 2)
+            # at least one column, so [:, 0] below is in range also for an empty batch
+            shape = tf.stack([ragged.nrows(), tf.maximum(ragged.bounding_shape(axis=1), 1)])
+            return ragged.to_tensor(default, shape=shape)
 
         candidates = per_example(score, NEG_INF)
         best_scores, best = tf.math.top_k(candidates, tf.minimum(self.n_best_size, tf.shape(candidates)[1]))

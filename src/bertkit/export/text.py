@@ -87,7 +87,8 @@ def max_context_owner(windows: dict, example, position):
     window = tf.gather(windows["window"], example)
     length = tf.gather(windows["lengths"], example)
     last = tf.minimum(position // step, tf.gather(windows["count"], example) - 1)
-    k_max = tf.reduce_max((windows["window"] + windows["step"] - 1) // windows["step"]) + 1
+    # tf.maximum: an empty batch has no windows, and the max of nothing is the lowest int32
+    k_max = tf.maximum(tf.reduce_max((windows["window"] + windows["step"] - 1) // windows["step"]), 0) + 1
     candidates = last[:, None] - k_max + 1 + tf.range(k_max)[None, :]           # [M, K] ascending
     start = candidates * step[:, None]
     end = start + tf.minimum(window[:, None], length[:, None] - start) - 1     # inclusive
@@ -120,3 +121,16 @@ def substrings(texts, starts, ends):
 def dense_rows(ragged, default):
     """Ragged [B, (N)] -> dense [B, max N] padded with `default` (always [B, 0+] even if empty)."""
     return ragged.to_tensor(default_value=default)
+
+
+def model_inputs(ids: tf.RaggedTensor, type_ids: tf.RaggedTensor, pad_id: int) -> dict:
+    """Ragged windows [R, (S)] -> the model's dense int32 inputs [R, S], padded to the longest.
+
+    At least two columns (the [CLS] and [SEP] every window has), so an empty batch gives [0, 2]
+    inputs and the encoder's [:, 0] (the pooler) stays in range.
+    """
+    shape = tf.stack([ids.nrows(), tf.maximum(ids.bounding_shape(axis=1), 2)])
+    return {"input_ids": ids.to_tensor(pad_id, shape=shape),
+            "token_type_ids": type_ids.to_tensor(0, shape=shape),
+            "attention_mask": tf.ones_like(ids).to_tensor(0, shape=shape)}
+
