@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ..allocator import tune_malloc
 from ..data.common import INFERENCE_BATCH_SIZE, MODEL_INPUT_KEYS
 from ..pretrained import load_model, read_config
 from ..tokenizer import load_tokenizer
@@ -42,6 +43,7 @@ def run_model(model, features: dict, per_token: bool, batch_size: int = INFERENC
       pad_multiple: a batch is cut to its longest row rounded up to this many positions.
     Returns: {output name: float32 [N, ...]}.
     """
+    tune_malloc()  # a training pipeline in this process may have shrunk malloc's thresholds
     mask = np.asarray(features["attention_mask"])
     n, length = mask.shape
     lengths = mask.sum(axis=1)

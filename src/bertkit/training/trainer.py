@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import keras
 import tensorflow as tf
 
+from ..allocator import tune_malloc
 from ..files import write_atomically
 from .optimizer import OptimizerConfig, create_optimizer
 
@@ -247,8 +248,12 @@ class Trainer:
         writer = tf.summary.create_file_writer(os.path.join(self.out_dir, "logs")) if self.chief else None
         bar = _progress(cfg, int(self.step.numpy()))
         sums, t0, seen = {}, time.time(), 0
+        first = True
         while int(self.step.numpy()) < cfg.steps:
             loss, metrics = step_fn()
+            if first:  # after the first step: the input pipeline has started (bertkit.allocator)
+                tune_malloc()
+                first = False
             step = int(self.step.numpy())
             loss = float(loss.numpy())
             if not math.isfinite(loss):
