@@ -332,3 +332,24 @@ def test_gutenberg_throughput(shared_data, tokenizer):
     print(f"\n{n} instances, {stats['tokens']} pieces from 10 MB in {seconds:.1f}s "
           f"({10.06 / seconds:.2f} MB/s, {n / seconds:.0f} instances/s)")
     assert stats["documents"] == 13  # the time is printed, never asserted (CPUs differ)
+
+
+def test_a_folder_is_a_corpus_of_its_files(tmp_path, tokenizer):
+    from bertkit.data.pretraining import expand_corpus
+
+    folder = tmp_path / "texts"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["b.txt", "a.txt", "sub/c.txt"]):
+        (folder / name).write_text(f"Short text number {i}. It has two sentences.\n")
+    (folder / ".hidden").write_text("not part of the corpus\n")
+    files = expand_corpus([str(folder)])
+    assert [f.rsplit("/", 1)[-1] for f in files] == ["a.txt", "b.txt", "c.txt"]
+    stats = {}
+    instances = list(create_pretraining_instances(files, tokenizer, PretrainingDataConfig(max_seq_length=32),
+                                                  fmt="prose", stats=stats))
+    assert stats["documents"] == 3 and instances
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="holds no files"):
+        expand_corpus([str(tmp_path / "empty")])
+    with pytest.raises(FileNotFoundError, match="missing"):
+        expand_corpus([str(tmp_path / "missing")])

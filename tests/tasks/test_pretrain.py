@@ -82,3 +82,19 @@ def test_masking_options_reach_the_data_and_guard_reuse(corpus, vocab, tmp_path)
         from bertkit.cli import build_parser
         parsed = build_parser().parse_args([str(a) for a in args] + ["--masked-lm-prob", "0.15"])
         parsed.func(parsed)
+
+
+def test_one_hard_wrapped_book_is_a_corpus(vocab, tmp_path, caplog):
+    """The most common first corpus: one book, wrapped at 60 columns, paragraphs between blank lines."""
+    import logging
+    import textwrap
+
+    paragraphs = [" ".join(f"The traveller reached town number {p * 10 + s} before the evening rain began."
+                           for s in range(6)) for p in range(8)]
+    book = tmp_path / "one_book.txt"
+    book.write_text("\n\n".join(textwrap.fill(p, 60) for p in paragraphs) + "\n")
+    with caplog.at_level(logging.WARNING):
+        printed = run_cli("pretrain", "--corpus", book, "--vocab", vocab, "--config", "tiny", "--steps", 2,
+                          "--batch-size", 4, "--seq-len", 32, "--out", tmp_path / "m", "--no-xla")
+    assert "saved the pretrained model" in printed
+    assert "single document" in caplog.text

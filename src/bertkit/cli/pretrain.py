@@ -12,7 +12,8 @@ def register(subparsers) -> None:
                     "with its pretraining heads to OUT in the HF layout. Re-running the same command resumes "
                     "from OUT/checkpoints.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--corpus", nargs="+", metavar="FILE", help="raw text files (plain or gzip)")
+    src.add_argument("--corpus", nargs="+", metavar="PATH",
+                     help="raw text files (plain or gzip); a folder means every file in it")
     src.add_argument("--data", help="a directory written by `bertkit pretrain-data`")
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory with one (e.g. from `bertkit vocab`)")
     p.add_argument("--config", default="mini", help="preset (tiny, mini, small, medium, base, large) or config.json")
@@ -58,7 +59,10 @@ def run(args) -> int:
         seed=args.seed, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         init_from=args.init_from, strategy=args.strategy, errors=args.errors, progress=sys.stderr.isatty(),
         input_format=args.input_format)
-    last = pretrain(args.corpus, args.vocab, args.out, options, data_dir=args.data)
+    from ..data.pretraining import expand_corpus
+
+    corpus = expand_corpus(args.corpus) if args.corpus else None
+    last = pretrain(corpus, args.vocab, args.out, options, data_dir=args.data)
     print(f"saved the pretrained model to {args.out}")
     print(summary_line(last))
     return 0

@@ -21,9 +21,9 @@ def register(subparsers) -> None:
                     "next-sentence labels and masked-LM targets (google-research create_pretraining_data "
                     "semantics), plus vocab.txt and pretraining_data.json in OUT.",
     )
-    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+    p.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
                    help="text files (plain or gzip, UTF-8): one sentence per line with blank lines between "
-                        "documents, or running prose (one document per file)")
+                        "documents, or running prose (one document per file); a folder means every file in it")
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory holding one")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seq-len", type=int, default=128, help="max_seq_length (default 128)")
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.pretraining import PretrainingDataConfig
+    from ..data.pretraining import PretrainingDataConfig, expand_corpus
     from ..data.records import METADATA_FILE, write_pretraining_data
     from ..tokenizer import load_tokenizer
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         whole_word_mask=args.whole_word_mask, static_mask=not args.dynamic_mask, pool_tokens=args.pool_tokens)
     tokenizer = load_tokenizer(args.vocab)
     metadata = write_pretraining_data(
-        args.corpus, tokenizer, args.out, config, num_shards=args.shards, seed=args.seed,
+        expand_corpus(args.corpus), tokenizer, args.out, config, num_shards=args.shards, seed=args.seed,
         fmt=args.input_format, errors=args.errors, progress=not args.quiet and sys.stderr.isatty())
     n = metadata["num_instances"]
     counts = metadata["counts"]

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         description="Counts words in the corpus (streaming, with the same basic tokenizer the vocab will be "
                     "used with) and learns WordPiece pieces. Writes OUT/vocab.txt and OUT/tokenizer_config.json "
                     "(special tokens [PAD] [UNK] [CLS] [SEP] [MASK] first).")
-    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="UTF-8 text files")
+    p.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
+                   help="UTF-8 text files; a folder means every file in it")
     p.add_argument("--vocab-size", type=int, required=True, metavar="N", help="number of tokens to produce")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: uncased)")
@@ -37,7 +38,9 @@ def run_vocab(args) -> int:
 
     stats = VocabStats()
     start = time.perf_counter()
-    tokens = train_vocab(args.corpus, args.vocab_size, lower_case=not args.cased, num_unused=args.unused,
+    from ..data.pretraining import expand_corpus
+
+    tokens = train_vocab(expand_corpus(args.corpus), args.vocab_size, lower_case=not args.cased, num_unused=args.unused,
                          min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet,
                          errors=args.errors, progress=not args.no_progress, stats=stats)
     # No casing check: a cased vocab trained on lower-case text is the user's (valid) choice.

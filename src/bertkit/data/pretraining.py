@@ -276,6 +276,26 @@ def _blocks(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         yield first, block
 
 
+def expand_corpus(paths: Sequence[str]) -> list[str]:
+    """Corpus arguments -> files: a folder stands for every file below it (sorted, hidden ones
+    skipped), so a folder of short texts is a corpus as it is; files are kept as given.
+    Raises FileNotFoundError for a missing path and CorpusError for a folder with no files."""
+    files: list[str] = []
+    for path in map(str, paths):
+        p = Path(path)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not found:
+                raise CorpusError(f"{path}: the folder holds no files")
+            files += found
+        elif p.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"corpus file not found: {path}")
+    return files
+
+
 def read_documents(paths: Sequence[str], *, fmt: str = "auto", errors: str = "strict",
                    on_bytes: Callable[[int], None] | None = None) -> Iterator[RawDocument]:
     """Lazily yield the documents of `paths` (plain or gzip, UTF-8).
