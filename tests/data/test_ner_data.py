@@ -150,10 +150,11 @@ def test_entities_with_character_offsets():
 def test_conll_bom_crlf_docstart_and_separators(tmp_path):
     path = write(tmp_path, "a.conll", "\ufeff-DOCSTART- O\r\n\r\nEU I-ORG\r\nrejects O\r\n \t \r\n"
                                       "Peter I-PER\r\nBlackburn I-PER\r\n\r\n\r\n")
-    examples = N.read_conll(path)
+    examples = N.read_conll(path)  # tags as the file gives them (IOB1 here)
     assert [(e.words, e.tags) for e in examples] == [
-        (["EU", "rejects"], ["B-ORG", "O"]), (["Peter", "Blackburn"], ["B-PER", "I-PER"])]
+        (["EU", "rejects"], ["I-ORG", "O"]), (["Peter", "Blackburn"], ["I-PER", "I-PER"])]
     assert examples[1].source.endswith("a.conll:6")
+    assert [e.tags for e in N.read_conll(path, to_iob2=True)] == [["B-ORG", "O"], ["B-PER", "I-PER"]]
 
 
 def test_conll_bad_input(tmp_path):
@@ -170,7 +171,7 @@ def test_conll_bad_input(tmp_path):
 
 def test_unknown_tag_in_dev(tmp_path):
     dev = N.read_conll(write(tmp_path, "dev.conll", "a O\n\nb B-X\nc I-NEW\n"))
-    with pytest.raises(ValueError, match=r"dev\.conll:3: unknown tag 'B-NEW'"):
+    with pytest.raises(ValueError, match=r"dev\.conll:3: unknown tag 'I-NEW'"):
         N.encode_tags(dev, ["O", "B-X", "I-X"])
 
 
@@ -178,7 +179,8 @@ def test_jsonl_reader(tmp_path):
     path = write(tmp_path, "n.jsonl", '{"tokens": ["Jo", "ran"], "tags": ["I-PER", "O"]}\r\n\n'
                                       '{"tokens": ["x"], "tags": ["O"]}\n')
     examples = N.read_ner_file(path)
-    assert [(e.words, e.tags) for e in examples] == [(["Jo", "ran"], ["B-PER", "O"]), (["x"], ["O"])]
+    assert [(e.words, e.tags) for e in examples] == [(["Jo", "ran"], ["I-PER", "O"]), (["x"], ["O"])]
+    assert N.read_ner_file(path, to_iob2=True)[0].tags == ["B-PER", "O"]
     with pytest.raises(ValueError, match=r"m\.jsonl:1: 2 tokens but 'tags' is not a list of 2"):
         N.read_ner_file(write(tmp_path, "m.jsonl", '{"tokens": ["a", "b"], "tags": ["O"]}\n'))
     with pytest.raises(ValueError, match=r"k\.jsonl:1: need a JSON object with 'tokens'"):

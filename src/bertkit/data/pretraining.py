@@ -41,6 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
+SINGLE_SENTENCE = "the corpus holds a single sentence: next-sentence prediction needs at least two. Add text or files"
 
 FORMATS = ("auto", "lines", "prose")
 ERRORS = ("strict", "replace")
@@ -347,13 +348,17 @@ def check_corpus(paths: Sequence[str], *, fmt: str = "auto", errors: str = "stri
             raise FileNotFoundError(f"corpus file not found: {path}")
         summary.files += 1
         summary.bytes += p.stat().st_size
-    for _ in read_documents(paths, fmt=fmt, errors=errors):
+    sentences = 0
+    for document in read_documents(paths, fmt=fmt, errors=errors):
         summary.documents += 1
+        sentences += len(document.sentences)
         if not full and summary.documents >= 2:
             return summary
     if summary.documents == 0:
         raise CorpusError(f"the corpus is empty: no text in {', '.join(map(str, paths))}")
     # A single document (one book) is fine: `_pools` cuts it in two, see `split_document`.
+    if sentences < 2:
+        raise CorpusError(SINGLE_SENTENCE)
     return summary
 
 
@@ -650,8 +655,7 @@ def split_document(document: TokenizedDocument) -> list[TokenizedDocument]:
     Raises CorpusError when the document has a single sentence.
     """
     if len(document) < 2:
-        raise CorpusError("the corpus holds a single sentence: next-sentence prediction needs at least two. "
-                          "Add text or files")
+        raise CorpusError(SINGLE_SENTENCE)
     logger.warning("the corpus holds a single document: NotNext segments come from its other half")
     middle = len(document) // 2
     cut = int(document.bounds[middle])

@@ -62,11 +62,18 @@ class BertEncoder(keras.Model):
                 f"({self.config.max_position_embeddings})"
             )
         mask_adder = attention_mask_adder(attention_mask)
-        hidden = self.embeddings(input_ids, token_type_ids, training=training)
+        hidden = self.embeddings(input_ids, token_type_ids, training=training)  # [B, S, H]
+        batch, seq = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        shape = tf.shape(hidden)
+        # The blocks work on the rows of all sequences, [B * S, H], as google-research/bert does
+        # (reshape_to_matrix): every Dense is then one 2-D MatMul that graph mode fuses with its
+        # bias add, instead of a Tensordot whose reshapes keep them apart.
+        rows = tf.reshape(hidden, [-1, self.config.hidden_size])
         all_hidden = [hidden]
         for block in self.blocks:
-            hidden = block(hidden, mask_adder, training=training)
-            all_hidden.append(hidden)
+            rows = block(rows, mask_adder, batch, seq, training=training)
+            all_hidden.append(tf.reshape(rows, shape))
+        hidden = all_hidden[-1]
         outputs = {"sequence_output": hidden, "pooled_output": self.pooler(hidden)}
         if output_hidden_states:
             outputs["hidden_states"] = all_hidden

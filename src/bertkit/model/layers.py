@@ -98,8 +98,8 @@ class BertSelfAttention(keras.layers.Layer):
     """Multi-head self-attention with an additive padding mask, plus output projection,
     residual and LayerNorm (BERT's post-LN "attention" sub-block).
 
-    Inputs: hidden [B, S, H], mask_adder [B, 1, 1, S] float32 (0 for real tokens, -1e9 for pad).
-    Output: [B, S, H].
+    Inputs: hidden [B * S, H] (rows of all sequences, see BertEncoder), mask_adder [B, 1, 1, S]
+    float32 (0 for real tokens, -1e9 for pad), batch and seq (B and S, scalars). Output: [B * S, H].
     """
 
     def __init__(self, config: BertConfig, **kwargs):
@@ -126,8 +126,7 @@ class BertSelfAttention(keras.layers.Layer):
         x = tf.reshape(x, [batch, seq, c.num_attention_heads, c.head_size])
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
 
-    def call(self, hidden, mask_adder, training=False):
-        batch, seq = tf.shape(hidden)[0], tf.shape(hidden)[1]
+    def call(self, hidden, mask_adder, batch, seq, training=False):
         q = self._split_heads(self.query(hidden), batch, seq)
         k = self._split_heads(self.key(hidden), batch, seq)
         v = self._split_heads(self.value(hidden), batch, seq)
@@ -138,13 +137,13 @@ class BertSelfAttention(keras.layers.Layer):
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), v.dtype)
         probs = self.attention_dropout(probs, training=training)
         context = tf.matmul(probs, v)  # [B, N, S, D]
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, seq, self.config.hidden_size])
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * seq, self.config.hidden_size])
         out = self.output_dropout(self.output_dense(context), training=training)
         return self.layer_norm(tf.cast(out, tf.float32) + tf.cast(hidden, tf.float32))
 
 
 class BertFeedForward(keras.layers.Layer):
-    """Dense(I) + activation + Dense(H), dropout, residual and LayerNorm. [B, S, H] -> [B, S, H]."""
+    """Dense(I) + activation + Dense(H), dropout, residual and LayerNorm. [B * S, H] -> [B * S, H]."""
 
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(**kwargs)
@@ -169,7 +168,8 @@ class BertFeedForward(keras.layers.Layer):
 
 
 class BertLayer(keras.layers.Layer):
-    """One post-LN transformer block: attention sub-block then feed-forward sub-block."""
+    """One post-LN transformer block: attention sub-block then feed-forward sub-block.
+    [B * S, H] -> [B * S, H]; `batch` and `seq` give the attention its [B, S] layout."""
 
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(**kwargs)
@@ -181,8 +181,8 @@ class BertLayer(keras.layers.Layer):
         self.feed_forward.build(input_shape)
         self.built = True
 
-    def call(self, hidden, mask_adder, training=False):
-        hidden = self.attention(hidden, mask_adder, training=training)
+    def call(self, hidden, mask_adder, batch, seq, training=False):
+        hidden = self.attention(hidden, mask_adder, batch, seq, training=training)
         return self.feed_forward(hidden, training=training)
 
 
