@@ -22,9 +22,16 @@ from ..config import BertConfig
 MASK_ADDER = -1e9
 
 
+def gelu_exact(x):
+    """x * Phi(x), written with erf as HF (torch's gelu) computes it. Keras' gelu uses
+    erfc(-x / sqrt 2), which TF runs as three ops (Neg, Erfc, Mul) to this form's two: on 2 CPU
+    cores a MiniLM Dense(1536) + GELU ran 20-30% faster this way (docs/benchmarks.md)."""
+    return x * 0.5 * (1.0 + tf.math.erf(x * 0.7071067811865476))
+
+
 def get_activation(name: str):
     if name == "gelu":
-        return lambda x: keras.activations.gelu(x, approximate=False)
+        return gelu_exact
     if name in ("gelu_new", "gelu_pytorch_tanh"):
         return lambda x: keras.activations.gelu(x, approximate=True)
     if name == "relu":
