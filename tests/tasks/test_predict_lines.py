@@ -95,7 +95,7 @@ def test_sorted_batches_put_outputs_back_in_feature_order(classifier):
                                    one_by_one, atol=1e-5)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(st.text(max_size=40), st.sampled_from(["", " ", "\t", "\u2028", "\x1c", "\x85"])),
                       max_size=12),
        chunk=st.integers(1, 5), batch=st.integers(1, 4))

@@ -42,7 +42,7 @@ def test_pretrain_tiny_lowers_loss_then_resumes_and_saves(corpus, vocab, tmp_pat
 
 @pytest.mark.parametrize("case,message", [
     ("empty", "empty"),
-    ("one_document", "two"),
+    ("one_sentence", "single sentence"),
     ("seq_len", "max_position_embeddings"),
     ("config_vocab", "vocab_size"),
     ("masked_lm_prob", "masked-lm-prob"),
@@ -52,8 +52,8 @@ def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path,
     if case == "empty":
         (tmp_path / "empty.txt").write_text("\n\n")
         args += ["--corpus", str(tmp_path / "empty.txt")]
-    elif case == "one_document":
-        (tmp_path / "one.txt").write_text("Only one document here.\nIt has two sentences.\n")
+    elif case == "one_sentence":  # one document is a corpus (its halves), one sentence is not
+        (tmp_path / "one.txt").write_text("Only one sentence here.\n")
         args += ["--corpus", str(tmp_path / "one.txt")]
     elif case == "seq_len":
         args += ["--corpus", *corpus, "--seq-len", "1024"]
