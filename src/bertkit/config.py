@@ -100,6 +100,14 @@ class BertConfig:
                              f"({self.max_position_embeddings}); use {option} {self.max_position_embeddings} "
                              "or less")
 
+    def fit_length(self, length: int | None, default: int, option: str, where: str = "") -> int:
+        """`length` checked by `check_length`, or when None the `default` lowered to the model's
+        max_position_embeddings (a default never fails)."""
+        if length is None:
+            return min(default, self.max_position_embeddings)
+        self.check_length(length, option, where)
+        return length
+
     # --- presets ----------------------------------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "BertConfig":

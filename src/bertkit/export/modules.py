@@ -38,10 +38,7 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, tokenizer, max_length: int, options: dict | None = None):
         super().__init__(name=f"bertkit_{self.kind}")
-        max_positions = model.config.max_position_embeddings
-        if max_length > max_positions:
-            raise ValueError(f"max_length {max_length} exceeds the model's max_position_embeddings "
-                             f"({max_positions})")
+        model.config.check_length(max_length, "max_length")
         self.model_variables = [v.value for v in model.variables]
         # A plain callable, not an attribute tf.Module would track (see the module docstring).
         self._forward = functools.partial(_call_model, model)

@@ -20,8 +20,7 @@ def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> s
     model = load_model(model_dir)
     if model_task(model) != "classify":
         raise ValueError(f"{model_dir}: TFLite export supports sequence classifiers only")
-    model.config.check_length(seq_length, "--seq-length", model_dir)
-    seq_length = seq_length or min(DEFAULT_SEQ_LENGTH, model.config.max_position_embeddings)
+    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
     names = ("input_ids", "token_type_ids", "attention_mask")
     specs = [tf.TensorSpec([1, seq_length], tf.int32, name=n) for n in names]
 

@@ -8,7 +8,6 @@ on the dev set after every epoch and keeps the best model (early stopping on the
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -78,12 +77,9 @@ class Task:
         """Checks the length options against the model before any work: a given `max_length` above
         the model's max_position_embeddings is a ValueError naming both numbers; a default one is
         lowered to it (a model with 64 positions gets 64-token windows, not an error)."""
-        if "max_length" not in self.options:
-            return
-        if "max_length" in self.given:
-            config.check_length(self.options["max_length"], "--max-length", where)
-        else:
-            self.options["max_length"] = min(self.options["max_length"], config.max_position_embeddings)
+        if "max_length" in self.options:
+            given = self.options["max_length"] if "max_length" in self.given else None
+            self.options["max_length"] = config.fit_length(given, self.options["max_length"], "--max-length", where)
 
     def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list: ...
 
@@ -218,10 +214,3 @@ def _epochs_since_best(history: list[dict], metric: str) -> int:
         else:
             since += 1
     return since
-
-
-def write_json_lines(records: list[dict], stream) -> None:
-    for record in records:
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
