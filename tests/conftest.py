@@ -1,12 +1,15 @@
 """Shared fixtures: paths to the real MiniLM checkpoint and ../shared/data, tiny configs."""
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Converted TFLite models (bertkit.tasks.lite) go to a fresh cache, not the user's ~/.cache/bertkit.
+os.environ["BERTKIT_CACHE"] = tempfile.mkdtemp(prefix="bertkit-test-cache-")
 
 import pytest  # noqa: E402
 

@@ -20,6 +20,7 @@ MODULE_COMMANDS = {
     "tasks/pretrain.py": ["pretrain"],
     "tokenizer/vocab.py": ["vocab"],
     "tasks/base.py": ["finetune"],
+    "tasks/inference.py": ["predict", "evaluate"],
     "tasks/ner.py": ["finetune", "evaluate"],
     "config.py": ["finetune", "evaluate", "export"],
     "data/classification.py": ["finetune", "evaluate"],

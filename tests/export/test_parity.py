@@ -51,12 +51,13 @@ def test_pair_classify_matches_python(python_predictions, fresh):
 def _python_ner(model_dir, lines):
     """bertkit's NER predictions: word tags and the `bertkit predict` entity dicts."""
     from bertkit.data.ner import split_words
-    from bertkit.tasks.base import load_for_inference, run_model
+    from bertkit.tasks.inference import load_for_inference, run_model
 
-    task, model, tokenizer, labels = load_for_inference(model_dir, TASKS)
+    loaded = load_for_inference(model_dir, TASKS)
+    task, labels = loaded.task, loaded.labels
     examples = task.examples_from_lines(lines)
-    features = task.featurize(examples, tokenizer, None)
-    outputs = run_model(model, features, per_token=True)
+    features = task.featurize(examples, loaded.tokenizer, None)
+    outputs = run_model(loaded.forward, features, per_token=True)
     tags = task.predicted_tags(examples, features, outputs, labels)
     return ([split_words(line) for line in lines], tags,
             task.format_predictions(examples, features, outputs, labels))
@@ -84,12 +85,13 @@ def test_ner_matches_python(python_predictions, real_inputs, fresh):
 def _python_qa(model_dir, questions, contexts):
     """bertkit's SQuAD featurizer, batched forward pass and n-best post-processing (the path of
     `bertkit predict`), with the full answer records (probability, null score) kept."""
-    from bertkit.tasks.base import load_for_inference, run_model
+    from bertkit.tasks.inference import load_for_inference, run_model
 
-    task, model, tokenizer, _ = load_for_inference(model_dir, TASKS)
+    loaded = load_for_inference(model_dir, TASKS)
+    task = loaded.task
     examples = task.examples_from_lines([f"{q}\t{c}" for q, c in zip(questions, contexts)])
-    features = task.featurize(examples, tokenizer, None)
-    outputs = run_model(model, features, per_token=True)
+    features = task.featurize(examples, loaded.tokenizer, None)
+    outputs = run_model(loaded.forward, features, per_token=True)
     return task.answers(examples, features, outputs), features
 
 

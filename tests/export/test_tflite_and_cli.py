@@ -31,11 +31,38 @@ def test_tflite_classifier_matches_python(tiny_models, real_inputs, tmp_path):
         assert np.abs(got["probabilities"][0] - w["probabilities"]).max() <= 1e-5
 
 
-def test_tflite_refuses_other_tasks(tiny_models, tmp_path):
+@pytest.mark.parametrize("task", ["ner", "qa"])
+def test_tflite_token_tasks_match_tensorflow(tiny_models, tmp_path, task):
+    """The [1, seq] file of a token task gives the per-token logits of the TensorFlow graph."""
+    import tensorflow as tf
+
+    from bertkit.export.tflite import export_tflite
+    from bertkit.tasks import TASKS
+    from bertkit.tasks.inference import load_for_inference
+
+    loaded = load_for_inference(tiny_models[task], TASKS, runtime="tensorflow")
+    seq = 24
+    path = export_tflite(tiny_models[task], str(tmp_path / f"{task}.tflite"), seq_length=seq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runner = tf.lite.Interpreter(model_path=path).get_signature_runner()
+    rng = np.random.default_rng(0)
+    for length in (seq, 9, 2):
+        ids = np.zeros((1, seq), np.int32)
+        ids[0, :length] = rng.integers(5, loaded.config.vocab_size, length)
+        inputs = {"input_ids": ids, "token_type_ids": (np.arange(seq) >= length // 2).astype(np.int32)[None] * (ids > 0),
+                  "attention_mask": (ids > 0).astype(np.int32)}
+        got, want = runner(**inputs), loaded.forward(inputs)
+        assert set(got) == set(want)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-5)
+
+
+def test_tflite_refuses_an_encoder(minilm_path, tmp_path):
     from bertkit.export.tflite import export_tflite
 
-    with pytest.raises(ValueError, match="sequence classifiers only"):
-        export_tflite(tiny_models["ner"], str(tmp_path / "ner.tflite"))
+    with pytest.raises(ValueError, match="needs a fine-tuned model"):
+        export_tflite(minilm_path, str(tmp_path / "encoder.tflite"))
 
 
 @pytest.mark.parametrize("argv, kind, options", [

@@ -83,16 +83,21 @@ def test_iter_text_lines_splits_on_newline_only():
 
 
 def test_sorted_batches_put_outputs_back_in_feature_order(classifier):
-    """run_model sorts rows by length; every batch size gives the rows their unbatched outputs."""
-    task, model, tokenizer, _ = load_for_inference(str(classifier), TASKS)
+    """run_model sorts rows by length; every batch size gives the rows their unbatched outputs, on
+    both runtimes (TFLite resizes its tensors for each batch shape)."""
+    loaded = load_for_inference(str(classifier), TASKS, runtime="tensorflow")
+    task, model = loaded.task, loaded.model
     texts = ["short", "a much longer text with many more words than the others in this list", "mid size text",
              "x", "another fairly long sentence that needs some room", ""]
-    features = task.featurize(task.examples_from_lines(texts), tokenizer, None)
+    features = task.featurize(task.examples_from_lines(texts), loaded.tokenizer, None)
     one_by_one = np.concatenate([run_model(model, {k: v[i:i + 1] for k, v in features.items()}, False)["logits"]
                                  for i in range(len(texts))])
+    lite = load_for_inference(str(classifier), TASKS, runtime="tflite")
+    assert lite.runtime == "tflite"
     for batch_size in (1, 2, 4, 32):
-        np.testing.assert_allclose(run_model(model, features, False, batch_size=batch_size)["logits"],
-                                   one_by_one, atol=1e-5)
+        for forward in (model, lite.forward):
+            np.testing.assert_allclose(run_model(forward, features, False, batch_size=batch_size)["logits"],
+                                       one_by_one, atol=1e-5)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

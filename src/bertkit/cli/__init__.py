@@ -13,6 +13,7 @@ import pkgutil
 import sys
 
 from .. import __version__
+from ..tf_start import quiet_tensorflow_start
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,24 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_tensorflow_start() -> None:
-    """Imports TensorFlow and initialises its devices with stderr muted: its C++ start-up lines
-    (oneDNN notice, missing CUDA drivers on a CPU machine) are printed before any log level applies."""
-    import os
-
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -56,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    quiet_tensorflow_start()
+    if getattr(args, "needs_tensorflow", True):  # predict/evaluate start it only if they need it
+        quiet_tensorflow_start()
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as e:

@@ -27,6 +27,13 @@ def _data_flags(p) -> None:
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
 
 
+def _runtime_flag(p) -> None:
+    p.add_argument("--runtime", choices=["auto", "tensorflow", "tflite"], default="auto",
+                   help="what runs the model: tflite (XNNPACK kernels, faster on CPUs; converted once per "
+                        "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
+                        "(default: tensorflow where it sees a GPU, else tflite)")
+
+
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "max_length", "doc_stride",
             "max_query_length", "articles", "skip_bad_answers", "tag_scheme")
@@ -74,8 +81,9 @@ def register(subparsers) -> None:
                               description="Prints the metrics as one JSON object on the last line of stdout.")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
+    _runtime_flag(e)
     _data_flags(e)
-    e.set_defaults(func=run_evaluate)
+    e.set_defaults(func=run_evaluate, needs_tensorflow=False)
 
     r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
                               description="Reads one input per line (a file or stdin): a text, 'text<TAB>pair' "
@@ -88,7 +96,8 @@ def register(subparsers) -> None:
     r.add_argument("--output", help="write the JSON Lines here (default: stdout)")
     r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
-    r.set_defaults(func=run_predict)
+    _runtime_flag(r)
+    r.set_defaults(func=run_predict, needs_tensorflow=False)
 
 
 def run_finetune(args) -> int:
@@ -111,7 +120,7 @@ def run_finetune(args) -> int:
 def run_evaluate(args) -> int:
     from ..tasks import TASKS, evaluate
 
-    print(json.dumps(evaluate(args.model, args.data, TASKS, **_task_options(args))))
+    print(json.dumps(evaluate(args.model, args.data, TASKS, runtime=args.runtime, **_task_options(args))))
     return 0
 
 
@@ -126,7 +135,8 @@ def run_predict(args) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         lines = iter_text_lines(source, args.input or "<stdin>")
-        for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size):
+        for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size,
+                                       runtime=args.runtime):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         if args.input:

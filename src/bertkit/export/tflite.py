@@ -1,9 +1,15 @@
-"""TFLite conversion of a sequence classifier (encoder + head) on token ids.
+"""TFLite conversion of a task model (encoder + head) on token ids.
+
+Two uses share one converter:
+  * `bertkit export --kind tflite`: a file for apps, inputs int32 [1, seq_length];
+  * `bertkit predict`/`evaluate` on a CPU: the same model with [batch, seq] left dynamic, run by the
+    TFLite interpreter, whose XNNPACK kernels are faster on CPUs than TensorFlow's (tasks/lite.py).
 
 The tokenizer stays outside: tensorflow-text's WordPiece and regex ops are not TFLite builtins, so
 the app tokenizes (e.g. with the preprocessor export's vocab, or bertkit's Python tokenizer) and
-feeds int32 [1, seq_length] `input_ids`, `token_type_ids`, `attention_mask` (padded with 0).
-Outputs: `logits` and `probabilities` [1, labels]. Builtin ops only (no Flex delegate needed).
+feeds int32 `input_ids`, `token_type_ids`, `attention_mask` (padded with 0). Outputs are the task
+model's (`logits` for classify and ner, `start_logits`/`end_logits` for qa) in float32; the
+classifier file adds `probabilities` (softmax over `logits`). Builtin ops only (no Flex delegate).
 
     path = export_tflite("runs/sst2", "sst2.tflite", seq_length=128)
 """
@@ -12,30 +18,52 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ..data.common import MODEL_INPUT_KEYS
 
-def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> str:
-    from ..pretrained import load_model, model_task
-    from . import DEFAULT_SEQ_LENGTH
 
-    model = load_model(model_dir)
-    if model_task(model) != "classify":
-        raise ValueError(f"{model_dir}: TFLite export supports sequence classifiers only")
-    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
-    names = ("input_ids", "token_type_ids", "attention_mask")
-    specs = [tf.TensorSpec([1, seq_length], tf.int32, name=n) for n in names]
+def tflite_flatbuffer(model, batch_size: int | None = None, seq_length: int | None = None,
+                      probabilities: bool = False) -> bytes:
+    """The TFLite flatbuffer of a task model (bertkit.model.models).
+
+    Args:
+      model: a task model; called with `training=False`.
+      batch_size, seq_length: fixed input dimensions, or None to leave the dimension dynamic (the
+        interpreter then takes any [batch, seq] after `resize_tensor_input`).
+      probabilities: add a `probabilities` output, softmax over the last axis of `logits`.
+    Returns: the serialized model (bytes); its signature `serving_default` takes the three int32
+      inputs named as MODEL_INPUT_KEYS.
+    Raises: tf.lite's ConverterError if the model holds an op without a TFLite builtin.
+    """
+    specs = [tf.TensorSpec([batch_size, seq_length], tf.int32, name=n) for n in MODEL_INPUT_KEYS]
 
     @tf.function(input_signature=specs, autograph=False)
-    def classify(input_ids, token_type_ids, attention_mask):
-        logits = model({"input_ids": input_ids, "token_type_ids": token_type_ids,
-                        "attention_mask": attention_mask}, training=False)["logits"]
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+    def serving_default(*inputs):
+        outputs = dict(model(dict(zip(MODEL_INPUT_KEYS, inputs)), training=False))
+        if probabilities:
+            outputs["probabilities"] = tf.nn.softmax(outputs["logits"], axis=-1)
+        return outputs
 
     # The converter freezes the variables it finds by tracking; a Keras 3 model hides the
     # encoder blocks' variables from tracking (see modules.py), so hand it all of them.
     holder = tf.Module()
     holder.model_variables = [v.value for v in model.variables]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([classify.get_concrete_function()], holder)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> str:
+    """Writes a fine-tuned model (classify, ner or qa) as a .tflite file taking [1, seq_length]
+    inputs; seq_length defaults to min(128, the model's positions). Returns `path`."""
+    from ..pretrained import load_model, model_task
+    from . import DEFAULT_SEQ_LENGTH
+
+    model = load_model(model_dir)
+    task = model_task(model)
+    if task not in ("classify", "ner", "qa"):
+        raise ValueError(f"{model_dir}: TFLite export needs a fine-tuned model (classify, ner or qa), "
+                         f"this one is {task or 'an encoder'}")
+    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
     with open(path, "wb") as f:
-        f.write(converter.convert())
+        f.write(tflite_flatbuffer(model, 1, seq_length, probabilities=task == "classify"))
     return path

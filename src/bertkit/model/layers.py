@@ -206,10 +206,12 @@ class BertPooler(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output):
-        return tf.math.tanh(self.dense(sequence_output[:, 0, :]))
+        # gather, not [:, 0, :]: TFLite has no builtin for that strided slice when the shape is dynamic.
+        return tf.math.tanh(self.dense(tf.gather(sequence_output, 0, axis=1)))
 
 
 def attention_mask_adder(attention_mask) -> tf.Tensor:
     """[B, S] (1 real, 0 pad) -> [B, 1, 1, S] float32 additive mask."""
-    mask = tf.cast(attention_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]
+    # expand_dims, not [:, None, None, :]: a strided slice with new axes has no TFLite builtin.
+    mask = tf.expand_dims(tf.expand_dims(tf.cast(attention_mask, tf.float32), 1), 1)
     return (1.0 - mask) * MASK_ADDER

@@ -1,8 +1,8 @@
-"""What every fine-tuning task shares: the task interface, options, and the fine-tuning engine.
+"""The fine-tuning engine every task shares, and its options.
 
-A task (classify.py, ner.py, qa.py) supplies how to read its files, featurize, score and format
-predictions; this module runs the model over features, trains with the common Trainer, evaluates
-on the dev set after every epoch and keeps the best model (early stopping on the dev metric).
+A task (task.py; classify.py, ner.py, qa.py) supplies how to read its files, featurize, score and
+format predictions; this module trains its model with the common Trainer, evaluates on the dev set
+after every epoch (inference.run_model) and keeps the best model (early stopping on the dev metric).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import dataclasses
 import logging
 import math
 import time
-from typing import Any
-
 import tensorflow as tf
 
 from ..data.common import make_dataset
@@ -22,7 +20,8 @@ from ..tokenizer import load_tokenizer
 from ..training.losses import LOSSES
 from ..training.optimizer import OptimizerConfig, set_precision
 from ..training.trainer import TrainConfig, Trainer
-from .inference import evaluate, load_for_inference, predict, run_model  # noqa: F401  (the engine's API)
+from .inference import run_model
+from .task import Task
 
 log = logging.getLogger("bertkit")
 
@@ -56,46 +55,6 @@ class FinetuneOptions:
     # Batches are cut to their longest row rounded up to this. None: 32 under XLA (each width is a
     # compilation, so few widths), else 8 (graph mode takes any width at no cost).
     pad_multiple: int | None = None
-
-
-class Task:
-    """Interface of a task; see classify.py / ner.py / qa.py."""
-
-    name: str
-    label_keys: tuple[str, ...]
-    metric: str  # the dev metric that picks the best epoch (higher is better)
-    per_token: bool  # outputs have a sequence axis (NER, QA)
-    defaults: dict[str, Any] = {}  # task options saved with the model (max_length, ...)
-    transient: tuple[str, ...] = ()  # options about one data file, not saved with the model
-
-    def __init__(self, **options):
-        given = {k: v for k, v in options.items() if v is not None}
-        self.options = {**self.defaults, **given}
-        self.given = set(given)  # options the user (or the saved model) set, not defaults
-
-    def fit_lengths(self, config, where: str = "") -> None:
-        """Checks the length options against the model before any work: a given `max_length` above
-        the model's max_position_embeddings is a ValueError naming both numbers; a default one is
-        lowered to it (a model with 64 positions gets 64-token windows, not an error)."""
-        if "max_length" in self.options:
-            given = self.options["max_length"] if "max_length" in self.given else None
-            self.options["max_length"] = config.fit_length(given, self.options["max_length"], "--max-length", where)
-
-    def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list: ...
-
-    def labels_from(self, examples: list) -> list[str] | None: ...
-
-    def featurize(self, examples: list, tokenizer, labels: list[str] | None) -> dict: ...
-
-    def score(self, examples: list, features: dict, outputs: dict, labels) -> dict: ...
-
-    def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]: ...
-
-    def examples_from_lines(self, lines: list[str], sources: list[str] | None = None) -> list:
-        """Examples from `predict` input lines (none blank); `sources` ("file:line") name them in errors."""
-
-    # What `predict` writes for a blank input line, so that output row i stays input line i.
-    blank_prediction: dict[str, Any] = {}
 
 
 def targets_as_dict(dataset: tf.data.Dataset, label_keys) -> tf.data.Dataset:

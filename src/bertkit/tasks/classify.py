@@ -7,7 +7,7 @@ import numpy as np
 from ..data.classification import (ClassificationExample, featurize_classification, infer_label_list,
                                    read_classification_file)
 from ..metrics.classification import classification_metrics
-from .base import Task
+from .task import Task
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,28 +1,41 @@
 """Running a fine-tuned model over features: the path `predict`, `evaluate` and the dev pass of
 `finetune` share.
 
-Speed comes from three choices, measured on 2-core CPUs (docs/benchmarks.md):
+Speed comes from four choices, measured on 2-core CPUs (docs/benchmarks.md):
   * rows are sorted by length before batching, so a batch is cut to the width of rows that are
     about as long as each other: an AG News file averages 45 pieces in a 128-piece window, and in
     file order nearly every batch of 64 holds one row near 128;
   * one traced graph with a `[None, None]` input signature serves every batch shape (graph mode
     takes a new shape at no extra cost, where XLA compiles each shape anew, 1-3 s on a CPU);
-  * batches go to the graph as numpy slices, with no tf.data pipeline or Python per row.
+  * batches go to the graph as numpy slices, with no tf.data pipeline or Python per row;
+  * a saved model runs on TFLite's XNNPACK kernels on CPUs (runtime "tflite", lite.py), 1.3-1.4x
+    faster than TensorFlow's; training's dev pass keeps the Keras model, whose weights change.
 Outputs are put back in feature order, so row i of the result is feature i.
+
+TensorFlow is imported only when the model runs on it or must be converted: a cached TFLite
+model starts without it (TensorFlow's import alone takes 7 s on a 2-core CPU).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from ..allocator import tune_malloc
 from ..data.common import INFERENCE_BATCH_SIZE, MODEL_INPUT_KEYS
-from ..pretrained import load_model, read_config
+from ..pretrained import read_config, saved_labels
+from ..tf_start import quiet_tensorflow_start
 from ..tokenizer import load_tokenizer
+
+log = logging.getLogger("bertkit")
+RUNTIMES = ("auto", "tensorflow", "tflite")
+Forward = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 # Logit given to the positions beyond a batch's width in per-token outputs ([N, L] or [N, L, C]):
 # far below any real logit, so argmax and softmax ignore them.
@@ -30,12 +43,13 @@ PAD_LOGIT = -1e4
 PREDICT_CHUNK_LINES = 4096  # input lines held in memory at once by `iter_predictions`
 
 
-def run_model(model, features: dict, per_token: bool, batch_size: int = INFERENCE_BATCH_SIZE,
-              pad_multiple: int = 8) -> dict[str, np.ndarray]:
+def run_model(model: Any, features: dict, per_token: bool,
+              batch_size: int = INFERENCE_BATCH_SIZE, pad_multiple: int = 8) -> dict[str, np.ndarray]:
     """Forward pass over all feature rows; returns the model's outputs as numpy arrays in feature order.
 
     Args:
-      model: a task model (called with `training=False`).
+      model: a task model (run as one traced graph, `training=False`), or a forward function
+        {input name: int32 [B, S]} -> {output name: float32 [B, ...]} such as `LoadedModel.forward`.
       features: int32 arrays `input_ids`, `token_type_ids`, `attention_mask` [N, L] (other keys ignored).
       per_token: the outputs have a sequence axis ([B, w] or [B, w, C]); they are returned padded
         to [N, L, ...] with PAD_LOGIT beyond each batch's width.
@@ -48,14 +62,13 @@ def run_model(model, features: dict, per_token: bool, batch_size: int = INFERENC
     n, length = mask.shape
     lengths = mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")  # longest first: the largest buffers are made once
-    forward = inference_function(model)
+    forward = graph_forward(model) if hasattr(model, "trainable_variables") else model  # Keras model or not
     results: dict[str, np.ndarray] = {}
     for start in range(0, n, batch_size):
         rows = order[start: start + batch_size]
         width = min(length, -(-max(int(lengths[rows].max()), 1) // pad_multiple) * pad_multiple)
         outputs = forward({k: np.asarray(features[k])[rows, :width] for k in MODEL_INPUT_KEYS})
         for name, value in outputs.items():
-            value = value.numpy()
             if name not in results:
                 shape = (n, length, *value.shape[2:]) if per_token else (n, *value.shape[1:])
                 results[name] = np.full(shape, PAD_LOGIT if per_token else 0, dtype=value.dtype)
@@ -66,19 +79,62 @@ def run_model(model, features: dict, per_token: bool, batch_size: int = INFERENC
     return results
 
 
-def inference_function(model):
-    """One traced inference graph per model, kept on the model: evaluating after every epoch
-    (and every predict call) then reuses it instead of tracing the model again."""
+def graph_forward(model) -> Forward:
+    """The Keras model as one traced graph taking any [B, S], kept on the model: evaluating after
+    every epoch (and every predict call) then reuses it instead of tracing the model again."""
     forward = getattr(model, "_bertkit_inference", None)
     if forward is None:
+        import tensorflow as tf
+
         spec = {k: tf.TensorSpec([None, None], tf.int32) for k in MODEL_INPUT_KEYS}
-        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        graph = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+        def forward(inputs):
+            return {name: value.numpy() for name, value in graph(inputs).items()}
+
         object.__setattr__(model, "_bertkit_inference", forward)  # a plain attribute, not a tracked one
     return forward
 
 
-def load_for_inference(model_dir: str, tasks: dict) -> tuple[Any, Any, Any, list | None]:
-    """(task, model, tokenizer, labels) of a fine-tuned model directory."""
+@dataclasses.dataclass
+class LoadedModel:
+    """A fine-tuned model directory, ready for inference.
+
+    `forward` runs the model ({input name: int32 [B, S]} -> {output name: float32 [B, ...]}) on
+    `runtime`; `model` is the Keras model, or None when the TFLite runtime found the converted
+    model in its cache and never needed it.
+    """
+
+    task: Any
+    tokenizer: Any
+    labels: list[str] | None
+    config: Any
+    forward: Forward
+    runtime: str
+    model: Any = None
+
+
+def pick_runtime(runtime: str) -> str:
+    """"auto" -> "tensorflow" where TensorFlow sees a GPU, else "tflite". Without an NVIDIA driver
+    on the machine (and TensorFlow not loaded yet) the answer is "tflite" without importing it."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime != "auto":
+        return runtime
+    if "tensorflow" not in sys.modules and not os.path.exists("/proc/driver/nvidia/version"):
+        return "tflite"
+    quiet_tensorflow_start()
+    import tensorflow as tf
+
+    return "tensorflow" if tf.config.list_physical_devices("GPU") else "tflite"
+
+
+def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto") -> LoadedModel:
+    """Loads a fine-tuned model directory for `predict`/`evaluate` on `runtime` (RUNTIMES).
+
+    Raises ValueError for a directory that `bertkit finetune` did not write. With runtime "auto",
+    a model TFLite cannot convert runs on TensorFlow (with a warning); with "tflite" it is an error.
+    """
     config, raw = read_config(model_dir)
     name = raw.get("bertkit_task")
     if name not in tasks:
@@ -86,54 +142,80 @@ def load_for_inference(model_dir: str, tasks: dict) -> tuple[Any, Any, Any, list
                          f"fine-tune one with `bertkit finetune`")
     task = tasks[name](**raw.get("bertkit_task_options", {}))
     task.fit_lengths(config, model_dir)
-    model = load_model(model_dir)
-    return task, model, load_tokenizer(model_dir), getattr(model, "labels", None)
+    tokenizer = load_tokenizer(model_dir)
+    chosen = pick_runtime(runtime)
+    keras_model = []  # loaded at most once, only if needed
+
+    def get_model():
+        if not keras_model:
+            quiet_tensorflow_start()
+            from ..pretrained import load_model
+
+            keras_model.append(load_model(model_dir))
+        return keras_model[0]
+
+    if chosen == "tflite":
+        from .lite import lite_forward
+
+        try:
+            forward = lite_forward(model_dir, get_model)
+            return LoadedModel(task, tokenizer, saved_labels(raw), config, forward, "tflite",
+                               keras_model[0] if keras_model else None)
+        except Exception as e:  # the converter's errors have no common base class
+            if runtime == "tflite":
+                raise
+            log.warning("%s: running on TensorFlow, TFLite could not convert the model: %s", model_dir,
+                        str(e).splitlines()[0] if str(e) else type(e).__name__)
+    model = get_model()
+    return LoadedModel(task, tokenizer, model.labels, config, graph_forward(model), "tensorflow", model)
 
 
-def evaluate(model_dir: str, data_file: str, tasks: dict, **read_options) -> dict:
+def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", **read_options) -> dict:
     """Scores a fine-tuned model on a labelled file; the task's metrics as a dict."""
-    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
+    loaded = load_for_inference(model_dir, tasks, runtime)
+    task = loaded.task
     given = {k: v for k, v in read_options.items() if v is not None}
     task.options.update(given)
     task.given |= set(given)
-    task.fit_lengths(model.config, model_dir)
-    examples = task.read(data_file, labels=labels)
-    features = task.featurize(examples, tokenizer, labels)
-    return task.score(examples, features, run_model(model, features, task.per_token), labels)
+    task.fit_lengths(loaded.config, model_dir)
+    examples = task.read(data_file, labels=loaded.labels)
+    features = task.featurize(examples, loaded.tokenizer, loaded.labels)
+    return task.score(examples, features, run_model(loaded.forward, features, task.per_token), loaded.labels)
 
 
 def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, str]], tasks: dict,
                      chunk_lines: int = PREDICT_CHUNK_LINES,
-                     batch_size: int = INFERENCE_BATCH_SIZE) -> Iterator[dict]:
+                     batch_size: int = INFERENCE_BATCH_SIZE, runtime: str = "auto") -> Iterator[dict]:
     """One prediction per input line, in input order, `chunk_lines` lines in memory at a time.
 
     `lines` holds the texts, or `(where, text)` pairs where `where` ("file:line") names the line in
     error messages. A blank (empty or whitespace-only) line gets the task's `blank_prediction`
-    (e.g. `{"label": null, ...}`), so output row i is always input line i.
+    (e.g. `{"label": null, ...}`), so output row i is always input line i. `runtime`: RUNTIMES.
     """
-    task, model, tokenizer, labels = load_for_inference(model_dir, tasks)
+    loaded = load_for_inference(model_dir, tasks, runtime)
     chunk: list[tuple[str, str]] = []
     for i, item in enumerate(lines):
         chunk.append(item if isinstance(item, tuple) else (f"<input>:{i + 1}", item))
         if len(chunk) >= chunk_lines:
-            yield from _predict_chunk(task, model, tokenizer, labels, chunk, batch_size)
+            yield from _predict_chunk(loaded, chunk, batch_size)
             chunk = []
     if chunk:
-        yield from _predict_chunk(task, model, tokenizer, labels, chunk, batch_size)
+        yield from _predict_chunk(loaded, chunk, batch_size)
 
 
-def predict(model_dir: str, lines: list[str], tasks: dict) -> list[dict]:
+def predict(model_dir: str, lines: list[str], tasks: dict, runtime: str = "auto") -> list[dict]:
     """`iter_predictions` as a list: one prediction per line."""
-    return list(iter_predictions(model_dir, lines, tasks))
+    return list(iter_predictions(model_dir, lines, tasks, runtime=runtime))
 
 
-def _predict_chunk(task, model, tokenizer, labels, chunk, batch_size) -> list[dict]:
+def _predict_chunk(loaded: LoadedModel, chunk, batch_size) -> list[dict]:
+    task = loaded.task
     filled = [(where, text) for where, text in chunk if text.strip()]
     records: list[dict] = []
     if filled:
         examples = task.examples_from_lines([text for _, text in filled], [where for where, _ in filled])
-        features = task.featurize(examples, tokenizer, None)
-        outputs = run_model(model, features, task.per_token, batch_size=batch_size)
-        records = task.format_predictions(examples, features, outputs, labels)
+        features = task.featurize(examples, loaded.tokenizer, None)
+        outputs = run_model(loaded.forward, features, task.per_token, batch_size=batch_size)
+        records = task.format_predictions(examples, features, outputs, loaded.labels)
     answers = iter(records)
     return [next(answers) if text.strip() else dict(task.blank_prediction) for _, text in chunk]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, read_ner_file,
                         split_words, word_predictions)
 from ..metrics.ner import ner_metrics
-from .base import Task
+from .task import Task
 
 
 class NerTask(Task):

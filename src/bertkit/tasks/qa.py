@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..data.squad import SquadExample, answers_by_id, featurize_squad, postprocess_squad, read_squad
 from ..metrics.squad import squad_v1_metrics, squad_v2_metrics
-from .base import Task
+from .task import Task
 
 
 class QaTask(Task):

@@ -1,0 +1,156 @@
+"""The TFLite runtime of predict/evaluate: the same predictions as TensorFlow for every task, a cache
+keyed by the weights, and a clear fallback or error when conversion is impossible."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from bertkit.tasks import TASKS, evaluate
+from bertkit.tasks.inference import load_for_inference, predict, run_model
+from bertkit.tasks.lite import cache_dir, model_digest
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, minilm_path):
+    import keras
+
+    from bertkit.config import BertConfig
+    from bertkit.model.models import build_task_model
+    from bertkit.pretrained import save_model
+
+    keras.utils.set_random_seed(3)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, initializer_range=0.2)
+    root = tmp_path_factory.mktemp("lite")
+    labels = {"classify": ["negative", "neutral", "positive"], "ner": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"],
+              "qa": None}
+    out = {}
+    for task, names in labels.items():
+        model = build_task_model(task, config, num_labels=len(names) if names else 2)
+        out[task] = str(root / task)
+        save_model(model, out[task], tokenizer_dir=minilm_path, labels=names)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lines(shared_data):
+    sst = [line.split("\t")[0] for line in (shared_data / "sst2" / "dev.tsv").read_text().splitlines()[1:41]]
+    conll = (shared_data / "conll2003" / "eng.testa").read_text().split("\n\n")[1:41]
+    ner = [" ".join(row.split()[0] for row in block.splitlines() if row.strip()) for block in conll]
+    squad = json.loads((shared_data / "squad" / "dev-v1.1.articles00-37.json").read_text())
+    paragraph = squad["data"][0]["paragraphs"][0]
+    qa = [f"{q['question']}\t{paragraph['context']}" for q in paragraph["qas"]]
+    return {"classify": sst, "ner": ner, "qa": qa}
+
+
+@pytest.mark.parametrize("task", ["classify", "ner", "qa"])
+def test_runtimes_give_the_same_predictions(models, lines, task):
+    lite = load_for_inference(models[task], TASKS, runtime="tflite")
+    tf_ = load_for_inference(models[task], TASKS, runtime="tensorflow")
+    assert (lite.runtime, tf_.runtime) == ("tflite", "tensorflow")
+    features = lite.task.featurize(lite.task.examples_from_lines(lines[task]), lite.tokenizer, None)
+    got = run_model(lite.forward, features, lite.task.per_token)
+    want = run_model(tf_.forward, features, tf_.task.per_token)
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=2e-5, rtol=1e-5)
+    a = predict(models[task], lines[task], TASKS, runtime="tflite")
+    b = predict(models[task], lines[task], TASKS, runtime="tensorflow")
+    key = {"classify": "label", "ner": "entities", "qa": "answer"}[task]
+    assert [r[key] for r in a] == [r[key] for r in b]
+
+
+def test_cache_is_reused_and_keyed_by_the_weights(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
+    first = load_for_inference(models["classify"], TASKS, runtime="tflite")
+    assert first.model is not None  # converted from the Keras model
+    cached = list((cache_dir() / "tflite").iterdir())
+    assert [p.name for p in cached] == [f"{model_digest(models['classify'])}.tflite"]
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted although the cache holds the model")
+
+    monkeypatch.setattr("bertkit.export.tflite.tflite_flatbuffer", no_conversion)
+    again = load_for_inference(models["classify"], TASKS, runtime="tflite")
+    assert again.model is None and again.labels == ["negative", "neutral", "positive"]
+
+    copy = tmp_path / "copy"
+    shutil.copytree(models["classify"], copy)
+    assert model_digest(str(copy)) == model_digest(models["classify"])  # content, not the path
+    weights = load_file(str(copy / "model.safetensors"))
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 1e-3
+    save_file(weights, str(copy / "model.safetensors"))
+    assert model_digest(str(copy)) != model_digest(models["classify"])
+
+
+def test_unwritable_cache_costs_a_warning_not_the_run(models, lines, tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("BERTKIT_CACHE", str(blocker))  # a file: no directory can be made under it
+    with caplog.at_level(logging.WARNING, logger="bertkit"):
+        records = predict(models["classify"], lines["classify"][:5], TASKS, runtime="tflite")
+    assert len(records) == 5 and all(r["label"] for r in records)
+    assert "could not cache the TFLite model" in caplog.text
+
+
+def test_auto_falls_back_to_tensorflow_and_tflite_fails(models, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "empty"))
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("'tf.SomeOp' op is neither a custom op nor a flex op")
+
+    monkeypatch.setattr("bertkit.export.tflite.tflite_flatbuffer", fail)
+    with caplog.at_level(logging.WARNING, logger="bertkit"):
+        loaded = load_for_inference(models["ner"], TASKS, runtime="auto")
+    assert loaded.runtime == "tensorflow"
+    assert "TFLite could not convert" in caplog.text and "tf.SomeOp" in caplog.text
+    with pytest.raises(RuntimeError, match="tf.SomeOp"):
+        load_for_inference(models["ner"], TASKS, runtime="tflite")
+    with pytest.raises(ValueError, match="--runtime must be one of"):
+        load_for_inference(models["ner"], TASKS, runtime="onnx")
+
+
+def test_evaluate_scores_the_same_on_both_runtimes(models, shared_data, tmp_path):
+    conll = (shared_data / "conll2003" / "eng.testa").read_text().split("\n\n")[1:31]
+    data = tmp_path / "dev.conll"
+    data.write_text("\n\n".join(conll) + "\n")
+    lite = evaluate(models["ner"], str(data), TASKS, runtime="tflite")
+    graph = evaluate(models["ner"], str(data), TASKS, runtime="tensorflow")
+    assert lite == graph
+
+
+NO_TENSORFLOW = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tensorflow_text"):
+            raise ImportError("TensorFlow imported by predict: " + name)
+sys.meta_path.insert(0, Block())
+from bertkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_predict_on_a_cached_model_never_imports_tensorflow(models, lines, tmp_path, monkeypatch):
+    """Importing TensorFlow takes seconds; a converted model must run without it."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
+    load_for_inference(models["classify"], TASKS, runtime="tflite")  # converts and caches
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(lines["classify"][:8] + [""] + lines["classify"][8:10]) + "\n")
+    out = tmp_path / "out.jsonl"
+    run = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, "predict", "--model", models["classify"], str(texts),
+                          "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    want = predict(models["classify"], texts.read_text().split("\n")[:-1], TASKS, runtime="tensorflow")
+    assert [r["label"] for r in got] == [r["label"] for r in want] and got[8]["label"] is None
