@@ -18,21 +18,15 @@ import shutil
 import tempfile
 
 from .config import BertConfig
-from .convert.checkpoint import (CheckpointError, assign_weights, checkpoint_tasks, collect_hf_tensors,
-                                 detect_format, encoder_root, read_google_tensors, read_hf_tensors)
-from .convert.names import HEAD_PREFIXES
+from .convert.checkpoint import (CheckpointError, assign_weights, collect_hf_tensors, detect_format, encoder_root,
+                                 has_pretraining_heads, read_google_tensors, read_hf_tensors)
+from .convert.names import head_prefixes
 from .files import write_atomically
 
 log = logging.getLogger("bertkit")
 
-ARCHITECTURES = {
-    None: "BertModel",
-    "pretraining": "BertForPreTraining",
-    "classify": "BertForSequenceClassification",
-    "ner": "BertForTokenClassification",
-    "qa": "BertForQuestionAnswering",
-}
-ALL_HEADS = tuple(p for prefixes in HEAD_PREFIXES.values() for p in prefixes)
+# The HF classes of the models that are not fine-tuning tasks; each task declares its own.
+ARCHITECTURES = {None: "BertModel", "pretraining": "BertForPreTraining"}
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -60,11 +54,23 @@ def saved_task(raw_config: dict) -> str | None:
     """The task a saved directory was trained for (None for an encoder or pretraining checkpoint)."""
     if raw_config.get("bertkit_task"):
         return raw_config["bertkit_task"]
+    from .tasks.task import TASKS, task_names
+
     arch = (raw_config.get("architectures") or [None])[0]
-    for task, name in ARCHITECTURES.items():
-        if name == arch and task != "pretraining":
-            return task
-    return None
+    problem = raw_config.get("problem_type")
+    task_names()  # loads the built-in tasks
+    # A HF directory: the task of its class and problem_type, else the first task of its class
+    # with no problem_type of its own (a sequence classifier is "classify").
+    candidates = [(name, task) for name, task in TASKS.items() if task.architecture == arch]
+    return next((name for name, task in candidates if problem and task.hf_problem_type == problem),
+                next((name for name, task in candidates if task.hf_problem_type is None), None))
+
+
+def architecture(task: str | None) -> str:
+    """The HF class name written to config.json `architectures` for a model of `task`."""
+    from .tasks.task import get_task
+
+    return ARCHITECTURES[task] if task in ARCHITECTURES else get_task(task).architecture
 
 
 def saved_labels(raw_config: dict) -> list[str] | None:
@@ -98,7 +104,7 @@ def load_pretrained(path: str, config: BertConfig | None = None):
     config = config or read_config(path)[0]
     tensors = read_tensors(path, config)
     encoder = BertEncoder(config).build_weights()
-    assign_weights(encoder_root(encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS)
+    assign_weights(encoder_root(encoder), config, None, tensors, "hf", skip_prefixes=head_prefixes())
     return encoder
 
 
@@ -117,8 +123,8 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
     config, raw = read_config(path)
     config = override_config(config, config_overrides)
     tensors = read_tensors(path, config)
-    present = checkpoint_tasks(tensors)
-    saved = saved_task(raw) or ("pretraining" if "pretraining" in present else None)
+    pretraining = has_pretraining_heads(tensors)
+    saved = saved_task(raw) or ("pretraining" if pretraining else None)
     task = task or saved
     if task is None:
         return load_pretrained(path, config)
@@ -128,11 +134,11 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
     if task == saved and labels and saved_labels(raw) and labels != saved_labels(raw):
         raise CheckpointError(f"{path}: the checkpoint's labels {saved_labels(raw)} differ from {labels}")
     model = build_task_model(task, config, num_labels=n)
-    has_head = task == saved or (task == "pretraining" and "pretraining" in present)
+    has_head = task == saved or (task == "pretraining" and pretraining)
     if has_head:
         assign_weights(model, config, task, tensors, "hf")
     else:
-        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=ALL_HEADS,
+        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=head_prefixes(),
                        purpose=task)
         log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)
     model.labels = labels
@@ -140,15 +146,22 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
 
 
 def model_task(model) -> str | None:
+    """None for an encoder, "pretraining", or the task the model was built for (Task.build_model
+    marks it), else the first registered task with its model class; TypeError for anything else."""
     from .model.encoder import BertEncoder
-    from .model.models import (BertForQuestionAnswering, BertForSequenceClassification,
-                               BertForTokenClassification, BertPretrainer)
+    from .model.models import BertPretrainer
+    from .tasks.task import TASKS, task_names
 
-    for cls, task in ((BertEncoder, None), (BertPretrainer, "pretraining"),
-                      (BertForSequenceClassification, "classify"),
-                      (BertForTokenClassification, "ner"), (BertForQuestionAnswering, "qa")):
-        if isinstance(model, cls):
-            return task
+    if isinstance(model, BertEncoder):
+        return None
+    if isinstance(model, BertPretrainer):
+        return "pretraining"
+    if getattr(model, "bertkit_task", None):
+        return model.bertkit_task
+    task_names()  # loads the built-in tasks
+    for name, task in TASKS.items():
+        if isinstance(model, task.model_class()):
+            return name
     raise TypeError(f"not a bertkit model: {type(model).__name__}")
 
 
@@ -164,13 +177,15 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
     root = encoder_root(model) if task is None else model
     tensors = collect_hf_tensors(root, config, task)
     raw = config.to_hf_dict()
-    raw["architectures"] = [ARCHITECTURES[task]]
+    raw["architectures"] = [architecture(task)]
     labels = labels or getattr(model, "labels", None)
-    if task in ("classify", "ner"):
-        labels = labels or [f"LABEL_{i}" for i in range(model.num_labels)]
-        raw["id2label"] = {str(i): label for i, label in enumerate(labels)}
-        raw["label2id"] = {label: i for i, label in enumerate(labels)}
-    if task in ("classify", "ner", "qa"):
+    if task not in ARCHITECTURES:  # a fine-tuning task
+        from .tasks.task import get_task
+
+        description = get_task(task)
+        if description.has_labels:
+            labels = labels or [f"LABEL_{i}" for i in range(model.num_labels)]
+        raw.update(description.hf_config(labels))
         raw["bertkit_task"] = task
     raw.update(extra_config or {})
 

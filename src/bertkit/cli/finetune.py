@@ -1,4 +1,4 @@
-"""`bertkit finetune`, `bertkit evaluate`, `bertkit predict`: the three fine-tuning tasks."""
+"""`bertkit finetune`, `bertkit evaluate`, `bertkit predict`: the fine-tuning tasks (bertkit.tasks)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ import json
 import sys
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from ..tasks.task import task_names
 
 
 def _data_flags(p) -> None:
     g = p.add_argument_group("data columns and task options")
-    g.add_argument("--text-column", help="classify: text column (name or index; default 0 / 'text')")
-    g.add_argument("--text-pair-column", help="classify: second-segment column for sentence pairs")
-    g.add_argument("--label-column", help="classify: label column (default: last / 'label')")
+    g.add_argument("--text-column", help="classify/regression: text column (name or index; default 0 / 'text')")
+    g.add_argument("--text-pair-column", help="classify/regression: second-segment column for sentence pairs")
+    g.add_argument("--label-column", help="classify/regression: label (score) column (default: last / 'label')")
+    g.add_argument("--delimiter", choices=["tab", "comma"],
+                   help="classify/regression: field separator (default: by suffix, .csv comma, else tab)")
     header = g.add_mutually_exclusive_group()
     header.add_argument("--header", dest="header", action="store_true", default=None,
-                        help="classify: the first row is a header")
+                        help="classify/regression: the first row is a header")
     header.add_argument("--no-header", dest="header", action="store_false")
-    g.add_argument("--max-length", type=int, help="max tokens per feature (classify/ner 128, qa 384)")
+    g.add_argument("--max-length", type=int, help="max tokens per feature (classify/regression/ner 128, qa 384)")
     g.add_argument("--doc-stride", type=int, help="qa: stride between context windows (128)")
     g.add_argument("--tag-scheme", choices=["file", "iob2"],
                    help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
@@ -35,16 +38,16 @@ def _runtime_flag(p) -> None:
 
 
 def _task_options(args) -> dict:
-    keys = ("text_column", "text_pair_column", "label_column", "header", "max_length", "doc_stride",
+    keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "max_length", "doc_stride",
             "max_query_length", "articles", "skip_bad_answers", "tag_scheme")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("finetune", help="fine-tune a checkpoint for classify, ner or qa",
+    p = subparsers.add_parser("finetune", help=f"fine-tune a checkpoint for {', '.join(task_names())}",
                               description="Fine-tunes any bertkit, Hugging Face or Google checkpoint; writes the "
                                           "best model (by the dev metric) as a HF-layout directory.")
-    p.add_argument("task", choices=["classify", "ner", "qa"])
+    p.add_argument("task", choices=task_names())
     p.add_argument("--init", required=True, help="checkpoint directory to start from")
     p.add_argument("--train", required=True, help="training file")
     p.add_argument("--dev", help="dev file: evaluated after every epoch; the best epoch is kept")
@@ -87,7 +90,7 @@ def register(subparsers) -> None:
 
     r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
                               description="Reads one input per line (a file or stdin): a text, 'text<TAB>pair' "
-                                          "for pair classifiers, 'question<TAB>context' for qa. Writes one JSON "
+                                          "for pair classifiers and regressors, 'question<TAB>context' for qa. Writes one JSON "
                                           "object per input line, in input order; a blank line gets the task's "
                                           "empty answer (e.g. {\"label\": null, ...}). Reads and writes in "
                                           "chunks, so memory stays flat on large files.")

@@ -14,9 +14,8 @@ import types
 import numpy as np
 
 from ..config import BertConfig
-from .names import (GOOGLE_SKIPPED_SUFFIXES, HEAD_PREFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PATHS, TOKEN_TASKS,
-                    TRANSPOSE,
-                    WeightSpec, all_specs, resolve)
+from .names import (GOOGLE_SKIPPED_SUFFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PATHS, PRETRAINING_HEAD_PREFIX,
+                    TRANSPOSE, WeightSpec, all_specs, head_prefixes, resolve, uses_pooler)
 
 log = logging.getLogger("bertkit")
 
@@ -76,13 +75,9 @@ def read_google_tensors(path: str) -> dict[str, np.ndarray]:
     return tensors
 
 
-def checkpoint_tasks(tensors: dict[str, np.ndarray]) -> set[str]:
-    """Which heads the (HF-named) tensors carry: subset of {'pretraining', 'classify', 'qa'}."""
-    found = set()
-    for task, prefixes in HEAD_PREFIXES.items():
-        if task != "ner" and any(k.startswith(prefixes) for k in tensors):
-            found.add(task)
-    return found
+def has_pretraining_heads(tensors: dict[str, np.ndarray]) -> bool:
+    """Whether the (HF-named) tensors carry the MLM/NSP heads (`cls.*`)."""
+    return any(k.startswith(PRETRAINING_HEAD_PREFIX) for k in tensors)
 
 
 def _apply(transform: str | None, value: np.ndarray) -> np.ndarray:
@@ -148,10 +143,9 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
         raise CheckpointError("checkpoint does not match the model:\n  " + "\n  ".join(lines))
     if fresh:
         # HF does the same (BertForMaskedLM checkpoints have no pooler); said on stderr, as HF says it.
-        uses_pooler = (purpose or task) not in TOKEN_TASKS
         log.warning("the checkpoint has no %s; %s", ", ".join(fresh),
                     "initialised fresh (the classifier reads the pooled output, so fine-tune before use)"
-                    if uses_pooler else "left at its initial values (this task does not use the pooler)")
+                    if uses_pooler(purpose or task) else "left at its initial values (this task does not use the pooler)")
     log.info("restored %d tensors (%s format); skipped on purpose: %s", len(used), fmt,
              ", ".join(deliberate) or "none")
     return deliberate
@@ -163,7 +157,7 @@ def collect_hf_tensors(root, config: BertConfig, task: str | None) -> dict[str, 
     out = {}
     for spec in all_specs(config, task):
         value = np.asarray(resolve(root, spec.path).numpy(), dtype=np.float32)
-        name = spec.hf if spec.hf.startswith(("cls.", "classifier.", "qa_outputs.")) else prefix + spec.hf
+        name = spec.hf if spec.hf.startswith(head_prefixes()) else prefix + spec.hf
         out[name] = np.ascontiguousarray(_apply(spec.hf_transform, value))
     return out
 

@@ -27,7 +27,7 @@ HF_ALIASES = {
 GOOGLE_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "global_step", "good_steps", "loss_scale")
 
 TRANSPOSE = "transpose"
-TOKEN_TASKS = ("ner", "qa")  # heads on the sequence output: the pooler is unused and not saved
+PRETRAINING_HEAD_PREFIX = "cls."
 # Model parts a checkpoint may lack (HF's BertForMaskedLM and token-task models save no pooler);
 # they keep their initial values, as transformers does, with a warning.
 OPTIONAL_PATHS = ("encoder.pooler.",)
@@ -111,32 +111,37 @@ def head_specs(task: str | None) -> list[WeightSpec]:
                        google_transform=TRANSPOSE),
             WeightSpec("nsp.dense.bias", "cls.seq_relationship.bias", "cls/seq_relationship/output_bias"),
         ]
-    if task in ("classify", "ner"):
-        return [
-            WeightSpec("head.dense.kernel", "classifier.weight", None, hf_transform=TRANSPOSE),
-            WeightSpec("head.dense.bias", "classifier.bias", None),
-        ]
-    if task == "qa":
-        return [
-            WeightSpec("head.dense.kernel", "qa_outputs.weight", None, hf_transform=TRANSPOSE),
-            WeightSpec("head.dense.bias", "qa_outputs.bias", None),
-        ]
     if task is None:
         return []
-    raise ValueError(f"unknown task {task!r}")
+    prefix = _task(task).head_prefix  # a fine-tuning task's one Dense head, under its HF prefix
+    return [
+        WeightSpec("head.dense.kernel", f"{prefix}weight", None, hf_transform=TRANSPOSE),
+        WeightSpec("head.dense.bias", f"{prefix}bias", None),
+    ]
 
 
-# Tensor name prefixes that identify which head a checkpoint carries.
-HEAD_PREFIXES = {
-    "pretraining": ("cls.",),
-    "classify": ("classifier.",),
-    "ner": ("classifier.",),
-    "qa": ("qa_outputs.",),
-}
+def head_prefixes() -> tuple[str, ...]:
+    """The HF name prefixes of every head: pretraining's and each registered task's."""
+    from ..tasks.task import TASKS, task_names
+
+    task_names()  # loads the built-in tasks
+    return tuple(dict.fromkeys([PRETRAINING_HEAD_PREFIX, *(t.head_prefix for t in TASKS.values())]))
+
+
+def uses_pooler(task: str | None) -> bool:
+    """Whether a model for `task` reads (so trains and saves) the pooler: the encoder and the
+    pretraining heads do; token-level task heads do not, as in HF."""
+    return task in (None, "pretraining") or _task(task).uses_pooler
+
+
+def _task(name: str):
+    from ..tasks.task import get_task
+
+    return get_task(name)
 
 
 def all_specs(config: BertConfig, task: str | None) -> Iterator[WeightSpec]:
-    yield from encoder_specs(config, pooler=task not in TOKEN_TASKS)
+    yield from encoder_specs(config, pooler=uses_pooler(task))
     yield from head_specs(task)
 
 

@@ -30,7 +30,10 @@ GLUE_COLUMNS: dict[str, dict] = {
     "sst2": {"text_column": "sentence", "label_column": "label"},
     "cola": {"text_column": 3, "label_column": 1, "header": False},
     "mrpc": {"text_column": "#1 String", "text_pair_column": "#2 String", "label_column": "Quality"},
+    # regression; the .csv files are TAB-separated, some rows carry 2 attribution fields more
+    "stsb": {"text_column": 5, "text_pair_column": 6, "label_column": 4, "header": False, "delimiter": "tab"},
 }
+DELIMITERS = {"tab": "\t", "comma": ","}
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
@@ -58,14 +61,18 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
                              label_list: Sequence[str] | None = None) -> list[ClassificationExample]:
     """Read a TSV/CSV (by delimiter or suffix: .csv -> comma, else tab) or JSON Lines file.
 
+    `delimiter`: "tab", "comma" (or the character itself); None chooses by suffix.
     Defaults: TSV/CSV text column 0 and label column -1 (the last); JSON Lines keys "text" and
-    "label". `has_labels=False` reads no label. `header=None` detects a header row: there is one if
+    "label". `has_labels=False` reads no label. Rows must have as many fields as the first row,
+    except that with every column given by a non-negative index (or by name) longer rows are read
+    and their extra fields ignored, with a warning (STS-B's attribution fields). `header=None` detects a header row: there is one if
     any column is given by name; with indices only, see `_detect_header` (the guess is printed as a
     warning; pass header=True/False to decide).
     Raises ValueError (with file:line) on empty files, rows with the wrong number of columns,
     unknown column names and (when `label_list` is given) unknown labels.
     """
     path = os.fspath(path)
+    delimiter = DELIMITERS.get(delimiter, delimiter)
     if path.lower().endswith(JSONL_SUFFIXES) and delimiter is None:
         examples = _read_jsonl(path, text_column, text_pair_column, label_column, has_labels)
     else:
@@ -112,15 +119,22 @@ def _rows_to_examples(path, rows, text_col, pair_col, label_col, has_labels, hea
                                for c in (text_col, pair_col, label_col))
     if len({i for i in (text_i, pair_i, label_i) if i is not None}) < len(specs):
         raise ValueError(f"{path}: text, text-pair and label columns must differ")
-    examples = []
+    # Longer rows are safe to read only when no column counts from the end.
+    ragged_ok = all(isinstance(c, str) or c >= 0 for c in specs)
+    examples, longer = [], []
     for line, fields in rows[1:] if header else rows:
-        if len(fields) != width:
+        if len(fields) != width and not (ragged_ok and len(fields) > width):
             raise ValueError(f"{path}:{line}: expected {width} columns, found {len(fields)}")
+        if len(fields) > width:
+            longer.append(line)
         examples.append(ClassificationExample(
             text=fields[text_i],
             text_pair=None if pair_i is None else fields[pair_i],
             label=None if label_i is None else fields[label_i].strip(),
             source=f"{path}:{line}"))
+    if longer:
+        log.warning("%s:%d: %d rows have more than the first row's %d fields; their extra fields are "
+                    "ignored", path, longer[0], len(longer), width)
     return examples
 
 
@@ -223,6 +237,21 @@ def encode_labels(examples: Sequence[ClassificationExample], label_list: Sequenc
         raise ValueError(f"{first.source}: unknown label {first.label!r} "
                          f"({len(unknown)} rows with labels not in {list(label_list)})")
     return np.array([index[e.label] for e in examples], dtype=np.int32)
+
+
+def parse_scores(examples: Sequence[ClassificationExample]) -> np.ndarray:
+    """Regression targets: each label cell as a finite float, float32 [N]; ValueError naming
+    file:line of the first cell that is not a number."""
+    scores = np.empty(len(examples), dtype=np.float32)
+    for i, e in enumerate(examples):
+        try:
+            scores[i] = value = float(e.label)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not np.isfinite(value):
+            raise ValueError(f"{e.source}: the score {e.label!r} is not a number (regression reads real-valued "
+                             "labels; choose the score column with --label-column)")
+    return scores
 
 
 # --- features ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .saving import read_metadata, resolve_export, save_module, version_numbers 
 
 # Fixed sequence length of preprocessor and TFLite exports unless given (or the model's positions, if fewer).
 DEFAULT_SEQ_LENGTH = 128
-KINDS = ("auto", "classify", "ner", "qa", "encoder", "preprocessor")
+OTHER_KINDS = ("encoder", "preprocessor")  # besides "auto" and the fine-tuning tasks' names
 SAMPLE_TEXTS = ["The quick brown fox jumps over the lazy dog.", "Héllo, wörld! [MASK] 42 ünïcode"]
 
 
@@ -38,15 +38,17 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
     default: the model was fine-tuned with a text-pair column.
     """
     from ..pretrained import load_model, load_pretrained, read_config, saved_task
+    from ..tasks.task import task_names
     from ..tokenizer import load_tokenizer
 
-    if kind not in KINDS:
-        raise ValueError(f"unknown export kind {kind!r}; choose one of {KINDS}")
+    kinds = ("auto", *task_names(), *OTHER_KINDS)
+    if kind not in kinds:
+        raise ValueError(f"unknown export kind {kind!r}; choose one of {kinds}")
     config, raw = read_config(model_dir)
     task = saved_task(raw)
     if kind == "auto":
-        kind = task if task in ("classify", "ner", "qa") else "encoder"
-    elif kind in ("classify", "ner", "qa") and kind != task:
+        kind = task if task in task_names() else "encoder"
+    elif kind in task_names() and kind != task:
         raise ValueError(f"{model_dir} holds a {task or 'encoder'} model, not a {kind} model")
     config.check_length(max_length, "--max-length", model_dir)
     if kind == "preprocessor":
@@ -62,36 +64,21 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
         return EncoderModule(load_pretrained(model_dir, config), tokenizer,
                              max_length=max_length or config.max_position_embeddings,
                              pooling=pooling, normalize=normalize)
-    return _task_module(kind, load_model(model_dir), tokenizer, _task_options(kind, raw, max_length), pair)
+    return _task_module(kind, load_model(model_dir), tokenizer, raw, max_length, pair)
 
 
-def _task_options(task: str, raw_config: dict, max_length: int | None) -> dict:
-    from ..tasks import TASKS
+def _task_module(task_name: str, model, tokenizer, raw_config: dict, max_length: int | None, pair: bool | None):
+    """The task's export module, with the options saved by `bertkit finetune` (else the task's
+    defaults); `max_length` overrides."""
+    from ..tasks.task import get_task
 
-    options = {**TASKS[task].defaults, **raw_config.get("bertkit_task_options", {})}
+    task = get_task(task_name)(**raw_config.get("bertkit_task_options", {}))
     if max_length is not None:
-        options["max_length"] = max_length
-    return options
-
-
-def _task_module(task: str, model, tokenizer, options: dict, pair: bool | None):
+        task.options["max_length"] = max_length
     labels = getattr(model, "labels", None)
-    if task == "classify":
-        from .modules import ClassifyModule
-
-        pair = options.get("text_pair_column") is not None if pair is None else pair
-        return ClassifyModule(model, tokenizer, labels or [f"LABEL_{i}" for i in range(model.num_labels)],
-                              max_length=options["max_length"], pair=pair)
-    if task == "ner":
-        from .ner import NerModule
-
-        return NerModule(model, tokenizer, labels or [f"LABEL_{i}" for i in range(model.num_labels)],
-                         max_length=options["max_length"], stride=options.get("stride"))
-    from .qa import QaModule
-
-    keys = ("max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best_size", "version_2",
-            "null_score_diff_threshold")
-    return QaModule(model, tokenizer, **{k: options[k] for k in keys})
+    if task.has_labels:
+        labels = labels or [f"LABEL_{i}" for i in range(model.num_labels)]
+    return task.export_module(model, tokenizer, labels, pair)
 
 
 def sample_inputs(module) -> dict:

@@ -66,7 +66,9 @@ class ServingModule(tf.Module):
         (`saving.save_module` adds each signature's inputs and outputs)."""
         # dict()/list(): tf.Module wraps container attributes in tracking wrappers.
         labels = None if self.labels_list is None else list(self.labels_list)
-        return {"kind": self.kind, "task": self.kind if self.kind in ("classify", "ner", "qa") else None,
+        from ..tasks.task import task_names
+
+        return {"kind": self.kind, "task": self.kind if self.kind in task_names() else None,
                 "labels": labels, "options": dict(self.options)}
 
 
@@ -107,6 +109,20 @@ class ClassifyModule(ServingModule):
     def signatures(self) -> dict:
         return {"serving_default": self.predict_pair if self.pair else self.predict_text,
                 "text": self.predict_text, "text_pair": self.predict_pair, "token_ids": self.predict_ids}
+
+
+class RegressionModule(ClassifyModule):
+    """Sequence regression: strings (or string pairs) -> score [B] float32 (and logits [B, 1]).
+    Signatures as ClassifyModule's."""
+
+    kind = "regression"
+
+    def __init__(self, model, tokenizer, max_length: int = 128, pair: bool = False):
+        super().__init__(model, tokenizer, [], max_length=max_length, pair=pair)
+        self.labels_list = None
+
+    def _outputs(self, logits) -> dict:
+        return {"logits": logits, "score": logits[:, 0]}
 
 
 class EncoderModule(ServingModule):

@@ -4,7 +4,8 @@
     predictor.run("texts", ["a fine film", "dull"])      # or a model directory (built in memory)
     -> [{"label": "pos", "probabilities": [0.1, 0.9]}, ...]
 
-Results have the shapes `bertkit predict` prints (classify {label, probabilities}; ner {entities};
+Results have the shapes `bertkit predict` prints (classify {label, probabilities}; regression {score};
+ner {entities};
 qa {answer, start, end, score}, plus the QA probability); encoders return {sentence_embedding}
 (or {pooled_output} when exported without pooling).
 """
@@ -16,7 +17,8 @@ import tensorflow as tf
 
 INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context")}
 # Which signature serves each input kind, per export kind.
-SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "ner": {"texts": "serving_default"},
+SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "regression": {"texts": "text", "pairs": "text_pair"},
+              "ner": {"texts": "serving_default"},
               "qa": {"qa": "serving_default"}, "encoder": {"texts": "text", "pairs": "text_pair"}}
 
 
@@ -80,6 +82,10 @@ class Predictor:
     def _format_classify(out: dict, n: int) -> list[dict]:
         return [{"label": out["label"][i].decode("utf-8"),
                  "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
+
+    @staticmethod
+    def _format_regression(out: dict, n: int) -> list[dict]:
+        return [{"score": round(float(out["score"][i]), 6)} for i in range(n)]
 
     @staticmethod
     def _format_ner(out: dict, n: int) -> list[dict]:

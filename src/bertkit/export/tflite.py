@@ -53,17 +53,20 @@ def tflite_flatbuffer(model, batch_size: int | None = None, seq_length: int | No
 
 
 def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> str:
-    """Writes a fine-tuned model (classify, ner or qa) as a .tflite file taking [1, seq_length]
+    """Writes a fine-tuned model (any task) as a .tflite file taking [1, seq_length]
     inputs; seq_length defaults to min(128, the model's positions). Returns `path`."""
     from ..pretrained import load_model, model_task
     from . import DEFAULT_SEQ_LENGTH
 
     model = load_model(model_dir)
     task = model_task(model)
-    if task not in ("classify", "ner", "qa"):
-        raise ValueError(f"{model_dir}: TFLite export needs a fine-tuned model (classify, ner or qa), "
-                         f"this one is {task or 'an encoder'}")
+    if task in (None, "pretraining"):
+        raise ValueError(f"{model_dir}: TFLite export needs a fine-tuned model, this one is {task or 'an encoder'}")
     seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
     with open(path, "wb") as f:
-        f.write(tflite_flatbuffer(model, 1, seq_length, probabilities=task == "classify"))
+        from ..tasks.task import get_task
+
+        description = get_task(task)  # a softmax over labels for per-sequence label outputs
+        f.write(tflite_flatbuffer(model, 1, seq_length,
+                                  probabilities=description.has_labels and not description.per_token))
     return path

@@ -15,8 +15,6 @@ from ..config import BertConfig
 from .encoder import BertEncoder
 from .heads import ClassifierHead, MaskedLMHead
 
-TASKS = ("pretraining", "classify", "ner", "qa")
-
 
 class BertPretrainer(keras.Model):
     """Encoder + MLM head (tied decoder) + NSP head.
@@ -111,16 +109,12 @@ class BertForQuestionAnswering(_TaskModel):
 
 
 def build_task_model(task: str, config: BertConfig, num_labels: int = 2, encoder=None):
-    """The model for a task name (pretraining, classify, ner, qa), with its variables created."""
+    """The model for "pretraining" or a fine-tuning task's name (bertkit.tasks registry), with its
+    variables created; ValueError for an unknown name."""
     if task == "pretraining":
         model = BertPretrainer(config, encoder=encoder)
-    elif task == "classify":
-        model = BertForSequenceClassification(config, num_labels=num_labels, encoder=encoder)
-    elif task == "ner":
-        model = BertForTokenClassification(config, num_labels=num_labels, encoder=encoder)
-    elif task == "qa":
-        model = BertForQuestionAnswering(config, encoder=encoder)
-    else:
-        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-    model.build()
-    return model
+        model.build()
+        return model
+    from ..tasks.task import get_task
+
+    return get_task(task).build_model(config, num_labels=num_labels, encoder=encoder)

@@ -6,8 +6,12 @@ import html
 import json
 import os
 
-TASK_METRICS = {"classify": ("accuracy", "macro_f1"), "ner": ("f1", "precision", "recall"),
-                "qa": ("f1", "exact_match")}
+
+def task_metrics() -> dict[str, tuple[str, ...]]:
+    """{task name: the metrics its summary shows, headline first}, from the task registry."""
+    from ..tasks.task import TASKS, task_names
+
+    return {name: TASKS[name].report_metrics for name in task_names()}
 
 
 def write_report(report_dir: str, metrics: dict, paths: dict) -> None:
@@ -68,7 +72,8 @@ def plot_pretraining(paths: dict, metrics: dict, file: str) -> bool:
 
 
 def plot_finetuning(paths: dict, metrics: dict, file: str) -> bool:
-    tasks = [t for t in TASK_METRICS if t in metrics.get("results", {})]
+    shown = task_metrics()
+    tasks = [t for t in shown if t in metrics.get("results", {})]
     if not tasks:
         return False
     plt = _pyplot()
@@ -78,7 +83,7 @@ def plot_finetuning(paths: dict, metrics: dict, file: str) -> bool:
         train = [r for r in history if "loss" in r]
         ax.plot([r["step"] for r in train], [r["loss"] for r in train], color="tab:red", label="train loss")
         ax.set(xlabel="step", ylabel="loss", title=task)
-        key = TASK_METRICS[task][0]
+        key = shown[task][0]
         dev = [r for r in history if f"eval_{key}" in r]
         if dev:
             twin = ax.twinx()
@@ -127,7 +132,7 @@ def results_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
                      f"&gt; unigram baseline {_fmt(pre['unigram_accuracy'])}", "ok" if above else "below"))
         rows.append((f"NSP accuracy ({where})", _fmt(pre["nsp_accuracy"]), "&gt; 0.5 (chance)",
                      "ok" if pre["nsp_accuracy"] > 0.5 else "below"))
-    for task, keys in TASK_METRICS.items():
+    for task, keys in task_metrics().items():
         dev = results.get(task)
         if not dev:
             continue

@@ -1,15 +1,17 @@
-"""Fine-tuning tasks: sequence classification, token classification (NER), extractive QA.
+"""Fine-tuning tasks, each described once (task.py) and registered by its module: classify,
+regression, ner, qa.
 
 `finetune` and `FinetuneOptions` load TensorFlow when first used; the task classes, `evaluate` and
 `predict` do not (the TFLite runtime runs without it).
 """
 
-from .classify import ClassifyTask
+from . import classify, regression, ner, qa  # noqa: F401  (registers the built-in tasks, in this order)
+from .classify import ClassifyTask  # noqa: F401
 from .inference import evaluate, predict  # noqa: F401
-from .ner import NerTask
-from .qa import QaTask
-
-TASKS = {"classify": ClassifyTask, "ner": NerTask, "qa": QaTask}
+from .ner import NerTask  # noqa: F401
+from .qa import QaTask  # noqa: F401
+from .regression import RegressionTask  # noqa: F401
+from .task import TASKS, Task, get_task, register, task_names  # noqa: F401
 
 
 def __getattr__(name):

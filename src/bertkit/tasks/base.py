@@ -11,13 +11,12 @@ import dataclasses
 import logging
 import math
 import time
+
 import tensorflow as tf
 
 from ..data.common import make_dataset
-from ..model.models import build_task_model
 from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
-from ..training.losses import LOSSES
 from ..training.optimizer import OptimizerConfig, set_precision
 from ..training.trainer import TrainConfig, Trainer
 from .inference import run_model
@@ -108,15 +107,16 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
 
     def build():
         if options.random_init:
-            model = build_task_model(task.name, config, num_labels=len(labels) if labels else 2)
+            model = task.build_model(config, num_labels=task.num_outputs(labels))
             model.labels = labels
         else:
-            model = load_model(init, task=task.name, labels=labels, config_overrides=overrides)
+            model = load_model(init, task=task.name, labels=labels, num_labels=task.num_outputs(labels),
+                               config_overrides=overrides)
         freeze(model, options)
         return model
 
     trainer = Trainer(
-        build, LOSSES[task.name](), out_dir,
+        build, task.build_loss(), out_dir,
         TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
                     xla=options.xla, checkpoint_every=steps_per_epoch, log_every=min(50, steps_per_epoch),
                     seed=options.seed, progress=options.progress),

@@ -7,7 +7,7 @@ import numpy as np
 from ..data.classification import (ClassificationExample, featurize_classification, infer_label_list,
                                    read_classification_file)
 from ..metrics.classification import classification_metrics
-from .task import Task
+from .task import Task, register
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -15,18 +15,43 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
+@register
 class ClassifyTask(Task):
     name = "classify"
+    architecture = "BertForSequenceClassification"
+    head_prefix = "classifier."
     label_keys = ("labels",)
     metric = "accuracy"
+    report_metrics = ("accuracy", "macro_f1")
     per_token = False
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
-                "header": None}
+                "header": None, "delimiter": None}
+    transient = ("delimiter",)
+    blank_prediction = {"label": None, "probabilities": None}
+
+    @classmethod
+    def model_class(cls):
+        from ..model.models import BertForSequenceClassification
+
+        return BertForSequenceClassification
+
+    @classmethod
+    def build_loss(cls):
+        from ..training.losses import ClassificationLoss
+
+        return ClassificationLoss()
+
+    def export_module(self, model, tokenizer, labels, pair):
+        from ..export.modules import ClassifyModule
+
+        pair = self.options.get("text_pair_column") is not None if pair is None else pair
+        return ClassifyModule(model, tokenizer, labels, max_length=self.options["max_length"], pair=pair)
 
     def read(self, path, labels=None, train=False):
         o = self.options
         return read_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
-                                        label_column=o["label_column"], header=o["header"], label_list=labels)
+                                        label_column=o["label_column"], header=o["header"],
+                                        delimiter=o["delimiter"], label_list=labels)
 
     def labels_from(self, examples):
         return infer_label_list(examples)
@@ -42,8 +67,6 @@ class ClassifyTask(Task):
         probs = softmax(outputs["logits"])
         return [{"label": labels[int(p.argmax())], "probabilities": [round(float(x), 6) for x in p]}
                 for p in probs]
-
-    blank_prediction = {"label": None, "probabilities": None}
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

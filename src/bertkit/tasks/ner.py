@@ -5,18 +5,42 @@ from __future__ import annotations
 from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, read_ner_file,
                         split_words, word_predictions)
 from ..metrics.ner import ner_metrics
-from .task import Task
+from .task import Task, register
 
 
+@register
 class NerTask(Task):
     name = "ner"
+    architecture = "BertForTokenClassification"
+    head_prefix = "classifier."
+    uses_pooler = False
     label_keys = ("labels",)
     metric = "f1"
+    report_metrics = ("f1", "precision", "recall")
     per_token = True
     # tag_scheme "file": train on the tags as the file gives them (IOB1 for CoNLL-2003), as HF
     # transformers and Model Garden do; "iob2": convert IOB1 to IOB2 first. On CoNLL-2003 with MiniLM
     # the file's own tags learnt faster (docs/parity.md).
     defaults = {"max_length": 128, "stride": None, "tag_scheme": "file"}
+    blank_prediction = {"entities": []}
+
+    @classmethod
+    def model_class(cls):
+        from ..model.models import BertForTokenClassification
+
+        return BertForTokenClassification
+
+    @classmethod
+    def build_loss(cls):
+        from ..training.losses import TokenClassificationLoss
+
+        return TokenClassificationLoss()
+
+    def export_module(self, model, tokenizer, labels, pair):
+        from ..export.ner import NerModule
+
+        return NerModule(model, tokenizer, labels, max_length=self.options["max_length"],
+                         stride=self.options.get("stride"))
 
     def read(self, path, labels=None, train=False):
         scheme = self.options["tag_scheme"]
@@ -48,8 +72,6 @@ class NerTask(Task):
         # A line without words was given one placeholder word; it has no entities.
         return [{"entities": entities(text, spans, tags) if spans else []}
                 for (text, spans), tags in zip(self._raw, predicted)]
-
-    blank_prediction = {"entities": []}
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

@@ -4,18 +4,51 @@ from __future__ import annotations
 
 from ..data.squad import SquadExample, answers_by_id, featurize_squad, postprocess_squad, read_squad
 from ..metrics.squad import squad_v1_metrics, squad_v2_metrics
-from .task import Task
+from .task import Task, register
 
 
+@register
 class QaTask(Task):
     name = "qa"
+    architecture = "BertForQuestionAnswering"
+    head_prefix = "qa_outputs."
+    uses_pooler = False
+    has_labels = False
     label_keys = ("start_positions", "end_positions")
     metric = "f1"
+    report_metrics = ("f1", "exact_match")
     per_token = True
     defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "max_answer_length": 30,
                 "n_best_size": 20, "version_2": False, "null_score_diff_threshold": 0.0,
                 "skip_bad_answers": False, "articles": None}
     transient = ("skip_bad_answers", "articles")
+    blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
+    # The options the exported module takes (the rest are about training data).
+    export_options = ("max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best_size",
+                      "version_2", "null_score_diff_threshold")
+
+    @classmethod
+    def model_class(cls):
+        from ..model.models import BertForQuestionAnswering
+
+        return BertForQuestionAnswering
+
+    @classmethod
+    def build_model(cls, config, num_labels=2, encoder=None):
+        model = cls.model_class()(config, encoder=encoder)  # always 2 outputs: start and end
+        model.build()
+        return cls.mark(model)
+
+    @classmethod
+    def build_loss(cls):
+        from ..training.losses import SpanLoss
+
+        return SpanLoss()
+
+    def export_module(self, model, tokenizer, labels, pair):
+        from ..export.qa import QaModule
+
+        return QaModule(model, tokenizer, **{k: self.options[k] for k in self.export_options})
 
     def read(self, path, labels=None, train=False):
         articles = self.options["articles"]
@@ -48,8 +81,6 @@ class QaTask(Task):
         results = self.answers(examples, features, outputs)
         return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4)}
                 for r in (results[e.qid] for e in examples)]
-
-    blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

@@ -1,24 +1,84 @@
-"""The task interface: what a fine-tuning task declares, and nothing that needs TensorFlow.
+"""The task description: everything about a fine-tuning task, declared once, in its own module.
 
-A task reads its files, featurizes examples for the model, scores outputs and formats predictions;
-the engines (base.finetune, inference.run_model) do the rest. Importing a task imports no
-TensorFlow, so `bertkit predict` on the TFLite runtime starts without it.
+A task (classify.py, ner.py, qa.py) says how to read its files, featurize examples, score outputs
+and format predictions, and which model, head tensors, loss and export module it uses. Everything
+else looks tasks up here (`get_task`, `TASKS`): the CLI's choices, the fine-tuning engine, the
+checkpoint name map, saving and loading, export and serving, the quickstart report. Adding a task
+is one new module that defines a `Task` subclass decorated with `@register`, plus its tests.
+
+The shape follows Model Garden's `official/nlp/tasks` (a Task with build_model / build_losses /
+metrics, registered once) and KerasHub's task classes (`backbone_cls` / `preprocessor_cls`).
+Importing a task imports no TensorFlow: the builders import the model and loss modules when
+called, so `bertkit predict` on the TFLite runtime starts without TensorFlow.
 """
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
+TASKS: dict[str, type[Task]] = {}  # name -> Task subclass, in registration order
 
-class Task:
-    """Interface of a task; see classify.py / ner.py / qa.py."""
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: makes a Task subclass known by its `name` everywhere."""
+    if cls.name in TASKS and TASKS[cls.name] is not cls:
+        raise ValueError(f"two tasks are named {cls.name!r}: {TASKS[cls.name].__name__} and {cls.__name__}")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> type[Task]:
+    """The Task subclass registered as `name`; ValueError listing the known names otherwise."""
+    _load_builtin_tasks()
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_names() -> tuple[str, ...]:
+    _load_builtin_tasks()
+    return tuple(TASKS)
+
+
+def _load_builtin_tasks() -> None:
+    from .. import tasks  # noqa: F401  (its __init__ imports and so registers the built-in tasks)
+
+
+class Task(abc.ABC):
+    """One fine-tuning task. Class attributes describe it; an instance holds its options.
+
+    Attributes:
+      name: the task's name on the CLI, in config.json (`bertkit_task`) and in this registry.
+      architecture: the Hugging Face class that loads the saved model (config.json `architectures`).
+      hf_problem_type: HF's `problem_type` for tasks that share an architecture (regression).
+      head_prefix: the HF name prefix of the head's tensors ("classifier." gives
+        classifier.weight [num_outputs, H] and classifier.bias [num_outputs]).
+      uses_pooler: the head reads the pooled [CLS] output; token-level heads do not (the pooler
+        is then neither trained nor saved, as in HF).
+      has_labels: the model's outputs are named by a label list (config.json id2label).
+      label_keys: the keys of the featurized targets the loss reads.
+      metric: the dev metric that picks the best epoch (higher is better).
+      report_metrics: the metrics a summary shows, first the headline one.
+      per_token: outputs have a sequence axis ([B, S] or [B, S, C]).
+      defaults: task options saved with the model (max_length, ...), each default declared here.
+      transient: options about one data file, not saved with the model.
+      blank_prediction: what `predict` writes for a blank input line, so output row i stays line i.
+    """
 
     name: str
+    architecture: str
+    hf_problem_type: str | None = None  # config.json `problem_type` that marks an HF model of this task
+    head_prefix: str
+    uses_pooler: bool = True
+    has_labels: bool = True
     label_keys: tuple[str, ...]
-    metric: str  # the dev metric that picks the best epoch (higher is better)
-    per_token: bool  # outputs have a sequence axis (NER, QA)
-    defaults: dict[str, Any] = {}  # task options saved with the model (max_length, ...)
-    transient: tuple[str, ...] = ()  # options about one data file, not saved with the model
+    metric: str
+    report_metrics: tuple[str, ...]
+    per_token: bool
+    defaults: dict[str, Any] = {}
+    transient: tuple[str, ...] = ()
+    blank_prediction: dict[str, Any] = {}
 
     def __init__(self, **options):
         given = {k: v for k, v in options.items() if v is not None}
@@ -33,18 +93,73 @@ class Task:
             given = self.options["max_length"] if "max_length" in self.given else None
             self.options["max_length"] = config.fit_length(given, self.options["max_length"], "--max-length", where)
 
-    def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list: ...
+    # === Model, loss, export (import TensorFlow when called) ===
 
-    def labels_from(self, examples: list) -> list[str] | None: ...
+    @classmethod
+    @abc.abstractmethod
+    def model_class(cls) -> type:
+        """The Keras model class of this task (bertkit.model.models)."""
 
-    def featurize(self, examples: list, tokenizer, labels: list[str] | None) -> dict: ...
+    @classmethod
+    def build_model(cls, config, num_labels: int = 2, encoder=None):
+        """The task model with its variables created: encoder (given, else new) + a fresh head.
+        Subclasses that build differently call `cls.mark(model)` on the result."""
+        model = cls.model_class()(config, num_labels=num_labels, encoder=encoder)
+        model.build()
+        return cls.mark(model)
 
-    def score(self, examples: list, features: dict, outputs: dict, labels) -> dict: ...
+    @classmethod
+    def mark(cls, model):
+        """Records the task on the model, for tasks that share a model class (saving reads it)."""
+        object.__setattr__(model, "bertkit_task", cls.name)  # a plain attribute, not a tracked one
+        return model
 
-    def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]: ...
+    @classmethod
+    def num_outputs(cls, labels: list[str] | None) -> int:
+        """Width of the head: one logit per label (2 when there is no label list)."""
+        return len(labels) if labels else 2
 
+    @classmethod
+    def hf_config(cls, labels: list[str] | None) -> dict:
+        """Fields written to config.json so that the HF class loads the model as this task:
+        id2label/label2id for a labelled task (their count is HF's num_labels)."""
+        if not (cls.has_labels and labels):
+            return {}
+        return {"id2label": {str(i): label for i, label in enumerate(labels)},
+                "label2id": {label: i for i, label in enumerate(labels)}}
+
+    @classmethod
+    @abc.abstractmethod
+    def build_loss(cls):
+        """The loss object the Trainer calls (bertkit.training.losses)."""
+
+    @abc.abstractmethod
+    def export_module(self, model, tokenizer, labels: list[str] | None, pair: bool | None):
+        """The tf.Module that `bertkit export` saves (raw strings in, predictions out), built with
+        this instance's options."""
+
+    # === Data and predictions (numpy and Python only) ===
+
+    @abc.abstractmethod
+    def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list:
+        """Examples of a data file; errors name the file and line."""
+
+    @abc.abstractmethod
+    def labels_from(self, examples: list) -> list[str] | None:
+        """The label list of a training set (None for a task without labels)."""
+
+    @abc.abstractmethod
+    def featurize(self, examples: list, tokenizer, labels: list[str] | None) -> dict:
+        """Model inputs (int32 [N, L]) plus, for labelled examples, the targets under `label_keys`."""
+
+    @abc.abstractmethod
+    def score(self, examples: list, features: dict, outputs: dict, labels) -> dict:
+        """The task's metrics of the model outputs (numpy, in feature order) against the examples."""
+
+    @abc.abstractmethod
+    def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]:
+        """One JSON-ready prediction per example."""
+
+    @abc.abstractmethod
     def examples_from_lines(self, lines: list[str], sources: list[str] | None = None) -> list:
         """Examples from `predict` input lines (none blank); `sources` ("file:line") name them in errors."""
-
-    # What `predict` writes for a blank input line, so that output row i stays input line i.
-    blank_prediction: dict[str, Any] = {}

@@ -67,6 +67,19 @@ class ClassificationLoss:
         return tf.reduce_sum(ce) / tf.maximum(norms["examples"], 1.0), metrics
 
 
+class RegressionLoss:
+    """Mean squared error over examples between logits[:, 0] and labels [B] (float), as HF's
+    BertForSequenceClassification with problem_type="regression"."""
+
+    def normalizers(self, labels):
+        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+
+    def __call__(self, outputs, labels, norms):
+        squared = tf.square(outputs["logits"][:, 0] - tf.cast(labels["labels"], tf.float32))
+        metrics = {"mse": (tf.reduce_sum(squared), tf.cast(tf.shape(squared)[0], tf.float32))}
+        return tf.reduce_sum(squared) / tf.maximum(norms["examples"], 1.0), metrics
+
+
 class TokenClassificationLoss:
     """Cross-entropy over labelled word pieces; labels: labels [B, S] with -100 where ignored."""
 
@@ -97,7 +110,3 @@ class SpanLoss:
             _correct(labels["end_positions"], outputs["end_logits"])
         metrics = {"span_accuracy": (tf.reduce_sum(both), n)}
         return tf.reduce_sum(start + end) / 2.0 / tf.maximum(norms["examples"], 1.0), metrics
-
-
-LOSSES = {"pretraining": PretrainingLoss, "classify": ClassificationLoss, "ner": TokenClassificationLoss,
-          "qa": SpanLoss}

@@ -1,0 +1,74 @@
+"""Sequence regression (one text or a pair -> a real number, e.g. STS-B similarity 0-5): the
+classify readers with a numeric label column, MSE loss on a 1-unit head, Pearson/Spearman out.
+
+Saved as HF's BertForSequenceClassification with `problem_type: "regression"` and one label, so
+transformers loads it with the same outputs. STS-B (`stsb/sts-*.csv`, TAB-separated despite the
+suffix, 7 or 9 fields):
+
+    bertkit finetune regression --init MODEL --train sts-train.csv --dev sts-dev.csv --out stsb \
+        --delimiter tab --no-header --text-column 5 --text-pair-column 6 --label-column 4
+"""
+
+from __future__ import annotations
+
+from ..data.classification import featurize_classification, parse_scores, read_classification_file
+from ..metrics.regression import regression_metrics
+from .classify import ClassifyTask
+from .task import register
+
+
+@register
+class RegressionTask(ClassifyTask):
+    name = "regression"
+    hf_problem_type = "regression"
+    has_labels = False
+    metric = "pearson"
+    report_metrics = ("pearson", "spearman", "mse")
+    blank_prediction = {"score": None}
+
+    @classmethod
+    def num_outputs(cls, labels):
+        return 1
+
+    @classmethod
+    def hf_config(cls, labels):
+        # HF reads num_labels from id2label: one output, named as HF names it.
+        return {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}, "problem_type": "regression"}
+
+    @classmethod
+    def build_loss(cls):
+        from ..training.losses import RegressionLoss
+
+        return RegressionLoss()
+
+    def export_module(self, model, tokenizer, labels, pair):
+        from ..export.modules import RegressionModule
+
+        pair = self.options.get("text_pair_column") is not None if pair is None else pair
+        return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=pair)
+
+    def read(self, path, labels=None, train=False):
+        o = self.options
+        examples = read_classification_file(
+            path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
+            label_column=o["label_column"], header=o["header"], delimiter=o["delimiter"])
+        if examples[0].label is not None:
+            parse_scores(examples)  # a cell that is not a number stops here, naming its line
+        return examples
+
+    def labels_from(self, examples):
+        return None
+
+    def featurize(self, examples, tokenizer, labels):
+        scored = examples[0].label is not None
+        texts_only = [type(e)(e.text, e.text_pair, None, e.source) for e in examples]
+        features = featurize_classification(texts_only, tokenizer, max_length=self.options["max_length"])
+        if scored:
+            features["labels"] = parse_scores(examples)
+        return features
+
+    def score(self, examples, features, outputs, labels):
+        return regression_metrics(features["labels"], outputs["logits"][:, 0])
+
+    def format_predictions(self, examples, features, outputs, labels):
+        return [{"score": round(float(x), 6)} for x in outputs["logits"][:, 0]]
