@@ -26,6 +26,8 @@ def data(tmp_path_factory, shared_data):
     (d / "dev.tsv").write_text("\n".join([lines[0]] + lines[161:201]) + "\n")
     stsb = (shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8").splitlines()
     (d / "stsb.csv").write_text("\n".join(stsb[:120]) + "\n", encoding="utf-8")
+    emotions = (shared_data / "goemotions" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    (d / "goemotions.tsv").write_text("\n".join(emotions[:120]) + "\n", encoding="utf-8")
     conll = (shared_data / "conll2003" / "eng.testa").read_text().split("\n\n")
     (d / "train.conll").write_text("\n\n".join(conll[:80]) + "\n")
     (d / "dev.conll").write_text("\n\n".join(conll[80:110]) + "\n")

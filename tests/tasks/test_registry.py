@@ -26,8 +26,8 @@ def topic_task():
 
 
 def test_builtin_tasks_and_unknown_names():
-    assert list(TASKS)[:3] == ["classify", "ner", "qa"]
-    with pytest.raises(ValueError, match="unknown task 'nope'; choose one of classify, ner, qa"):
+    assert list(TASKS)[:5] == ["classify", "regression", "multilabel", "ner", "qa"]
+    with pytest.raises(ValueError, match="unknown task 'nope'; choose one of classify, regression, multilabel, ner, qa"):
         get_task("nope")
 
 

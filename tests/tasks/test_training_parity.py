@@ -28,11 +28,14 @@ transformers = pytest.importorskip("transformers")
 
 STEPS, BATCH, LR, PAD_MULTIPLE = 6, 8, 1e-3, 8
 HF_CLASSES = {"classify": "BertForSequenceClassification", "regression": "BertForSequenceClassification",
-              "ner": "BertForTokenClassification", "qa": "BertForQuestionAnswering"}
-FILES = {"classify": "train.tsv", "regression": "stsb.csv", "ner": "train.conll", "qa": "squad.json"}
+              "multilabel": "BertForSequenceClassification", "ner": "BertForTokenClassification",
+              "qa": "BertForQuestionAnswering"}
+FILES = {"classify": "train.tsv", "regression": "stsb.csv", "multilabel": "goemotions.tsv", "ner": "train.conll",
+         "qa": "squad.json"}
 OPTIONS = {"qa": {"max_length": 128, "doc_stride": 64},
            "regression": {"delimiter": "tab", "header": False, "text_column": 5, "text_pair_column": 6,
-                          "label_column": 4}}
+                          "label_column": 4},
+           "multilabel": {"quoting": "csv", "header": False, "label_column": 1}}
 
 
 def make_task(name):
@@ -62,6 +65,8 @@ def hf_init_dir(task_name, labels, tiny_dir, out, dropout=0.0):
         config.label2id = {label: i for i, label in enumerate(labels)}
     if task_name == "regression":
         config.num_labels, config.problem_type = 1, "regression"
+    if task_name == "multilabel":
+        config.problem_type = "multi_label_classification"
     torch.manual_seed(0)
     model = getattr(transformers, HF_CLASSES[task_name]).from_pretrained(
         str(tiny_dir), config=config, attn_implementation="eager")
@@ -119,7 +124,7 @@ def share_dropout_masks(monkeypatch):
 # run_functions_eagerly does not reach tf.data's functions, as TF warns; only the step must be eager.
 @pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions_eagerly`")
 @pytest.mark.parametrize("dropout", [0.0, 0.1], ids=["no_dropout", "shared_dropout_masks"])
-@pytest.mark.parametrize("task_name", ["classify", "regression", "ner", "qa"])
+@pytest.mark.parametrize("task_name", ["classify", "regression", "multilabel", "ner", "qa"])
 def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, tmp_path, monkeypatch):
     task = make_task(task_name)
     examples = task.read(str(data / FILES[task_name]), train=True)

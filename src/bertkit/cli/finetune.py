@@ -16,6 +16,13 @@ def _data_flags(p) -> None:
     g.add_argument("--label-column", help="classify/regression: label (score) column (default: last / 'label')")
     g.add_argument("--delimiter", choices=["tab", "comma"],
                    help="classify/regression: field separator (default: by suffix, .csv comma, else tab)")
+    g.add_argument("--quoting", choices=["csv", "none"],
+                   help="classify/regression/multilabel: fields wrapped in quotes (csv) or not (none; default "
+                        "csv for commas, none for tabs)")
+    g.add_argument("--label-names", metavar="FILE",
+                   help="multilabel: label names, line i naming label id i (GoEmotions' emotions.txt)")
+    g.add_argument("--per-label-threshold", action="store_true", default=None,
+                   help="multilabel: tune a decision threshold per label on the dev set (default: one for all)")
     header = g.add_mutually_exclusive_group()
     header.add_argument("--header", dest="header", action="store_true", default=None,
                         help="classify/regression: the first row is a header")
@@ -38,8 +45,9 @@ def _runtime_flag(p) -> None:
 
 
 def _task_options(args) -> dict:
-    keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "max_length", "doc_stride",
-            "max_query_length", "articles", "skip_bad_answers", "tag_scheme")
+    keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
+            "per_label_threshold", "max_length", "doc_stride", "max_query_length", "articles", "skip_bad_answers",
+            "tag_scheme")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

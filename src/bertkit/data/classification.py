@@ -58,10 +58,13 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
                              text_pair_column: Column | None = None,
                              label_column: Column | None = None, has_labels: bool = True,
                              header: bool | None = None, delimiter: str | None = None,
+                             quoting: str | None = None,
                              label_list: Sequence[str] | None = None) -> list[ClassificationExample]:
     """Read a TSV/CSV (by delimiter or suffix: .csv -> comma, else tab) or JSON Lines file.
 
-    `delimiter`: "tab", "comma" (or the character itself); None chooses by suffix.
+    `delimiter`: "tab", "comma" (or the character itself); None chooses by suffix. `quoting`:
+    "csv" (fields may be wrapped in `"` with inner quotes doubled, as GoEmotions writes them) or
+    "none" (split on the delimiter only, as MRPC needs); None: "csv" for commas, "none" for tabs.
     Defaults: TSV/CSV text column 0 and label column -1 (the last); JSON Lines keys "text" and
     "label". `has_labels=False` reads no label. Rows must have as many fields as the first row,
     except that with every column given by a non-negative index (or by name) longer rows are read
@@ -78,7 +81,9 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     else:
         if delimiter is None:
             delimiter = "," if path.lower().endswith(".csv") else "\t"
-        rows = _read_delimited(path, delimiter)
+        if quoting not in (None, "csv", "none"):
+            raise ValueError(f"quoting must be 'csv' or 'none', got {quoting!r}")
+        rows = _read_delimited(path, delimiter, quoting or ("none" if delimiter == "\t" else "csv"))
         cols = [parse_column(c) for c in (text_column, text_pair_column, label_column)]
         examples = _rows_to_examples(path, rows, *cols, has_labels, header, label_list)
     if not examples:
@@ -88,11 +93,11 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     return examples
 
 
-def _read_delimited(path: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of the non-blank rows. TSV: plain split; CSV: standard quoting."""
+def _read_delimited(path: str, delimiter: str, quoting: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of the non-blank rows: a plain split, or the csv module's quoting."""
     lines = read_text_lines(path)
-    if delimiter == "\t":
-        return [(i + 1, line.split("\t")) for i, line in enumerate(lines) if line.strip()]
+    if quoting == "none":
+        return [(i + 1, line.split(delimiter)) for i, line in enumerate(lines) if line.strip()]
     rows, reader = [], csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, strict=True)
     line_end = 0
     try:

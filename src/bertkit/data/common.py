@@ -115,7 +115,7 @@ def pad_rows(rows: Sequence[Sequence[int]], length: int, value: int, dtype=np.in
 def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
                  label_keys: Sequence[str] | str | None = "labels", shuffle: bool = False,
                  seed: int = 0, bucket: bool = False, pad_multiple: int = 8,
-                 drop_remainder: bool = False):
+                 drop_remainder: bool = False, sequence_labels: bool | None = None):
     """A tf.data.Dataset of `(inputs, targets)` batches (or `inputs` alone if label_keys is None).
 
     `inputs` is a dict of MODEL_INPUT_KEYS. `targets` is the array of the one label key, or a dict
@@ -124,7 +124,9 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
     padded tokens, few distinct shapes); with `shuffle` too, rows of similar length are batched
     together. Without `shuffle` the feature order is kept (use `concat_batches` to put per-batch
     outputs of varying widths back together). Shuffling is seeded and differs per epoch (per
-    iteration over the dataset).
+    iteration over the dataset). `sequence_labels`: whether the targets have a sequence axis that is
+    cut with the inputs (NER's [N, L] tags: yes; multi-label [N, C] targets: no); None: those of
+    shape [N, L, ...] do.
     """
     import tensorflow as tf
 
@@ -139,6 +141,11 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
             ds = ds.shuffle(len(arrays["input_ids"]), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
+    length = arrays["input_ids"].shape[1]
+    if sequence_labels is None:
+        cut = [k for k, v in arrays.items() if k in MODEL_INPUT_KEYS or (v.ndim >= 2 and v.shape[1] == length)]
+    else:
+        cut = [*MODEL_INPUT_KEYS, *(keys if sequence_labels else ())]
     epochs = itertools.count()
 
     def generate():
@@ -146,7 +153,8 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
         for batch in _bucketed_batches(arrays["attention_mask"], batch_size, rng if shuffle else None,
                                        drop_remainder):
             width = _rounded_width(arrays["attention_mask"][batch], pad_multiple)
-            yield _split_inputs_targets({k: _cut(v[batch], width) for k, v in arrays.items()}, keys)
+            yield _split_inputs_targets({k: _cut(v[batch], width) if k in cut else v[batch]
+                                         for k, v in arrays.items()}, keys)
 
     signature = _split_inputs_targets(
         {k: tf.TensorSpec((None,) * v.ndim, tf.as_dtype(v.dtype)) for k, v in arrays.items()}, keys)

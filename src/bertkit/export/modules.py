@@ -125,6 +125,30 @@ class RegressionModule(ClassifyModule):
         return {"logits": logits, "score": logits[:, 0]}
 
 
+class MultiLabelModule(ClassifyModule):
+    """Multi-label classification: strings (or pairs) -> probabilities [B, labels] (sigmoid) and
+    predicted [B, labels] bool (probability >= the label's threshold, tuned on dev by finetune).
+    Signatures as ClassifyModule's."""
+
+    kind = "multilabel"
+
+    def __init__(self, model, tokenizer, labels: list[str], thresholds: list[float], max_length: int = 128,
+                 pair: bool = False):
+        super().__init__(model, tokenizer, labels, max_length=max_length, pair=pair)
+        if len(thresholds) != len(labels):
+            raise ValueError(f"{len(thresholds)} thresholds for {len(labels)} labels")
+        self.thresholds = tf.constant([float(t) for t in thresholds], tf.float32)
+
+    def _outputs(self, logits) -> dict:
+        probabilities = tf.math.sigmoid(logits)
+        return {"logits": logits, "probabilities": probabilities, "predicted": probabilities >= self.thresholds}
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        meta["options"]["thresholds"] = [round(float(t), 4) for t in self.thresholds.numpy()]
+        return meta
+
+
 class EncoderModule(ServingModule):
     """The encoder alone: sequence_output [B, S, H], pooled_output [B, H], input_mask [B, S], and
     with `pooling="mean"` a sentence_embedding [B, H] (mean of the unpadded token vectors, [CLS]

@@ -4,7 +4,7 @@
     predictor.run("texts", ["a fine film", "dull"])      # or a model directory (built in memory)
     -> [{"label": "pos", "probabilities": [0.1, 0.9]}, ...]
 
-Results have the shapes `bertkit predict` prints (classify {label, probabilities}; regression {score};
+Results have the shapes `bertkit predict` prints (classify {label, probabilities}; regression {score}; multilabel {labels, probabilities};
 ner {entities};
 qa {answer, start, end, score}, plus the QA probability); encoders return {sentence_embedding}
 (or {pooled_output} when exported without pooling).
@@ -18,6 +18,7 @@ import tensorflow as tf
 INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context")}
 # Which signature serves each input kind, per export kind.
 SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "regression": {"texts": "text", "pairs": "text_pair"},
+              "multilabel": {"texts": "text", "pairs": "text_pair"},
               "ner": {"texts": "serving_default"},
               "qa": {"qa": "serving_default"}, "encoder": {"texts": "text", "pairs": "text_pair"}}
 
@@ -81,6 +82,10 @@ class Predictor:
     @staticmethod
     def _format_classify(out: dict, n: int) -> list[dict]:
         return [{"label": out["label"][i].decode("utf-8"),
+                 "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
+
+    def _format_multilabel(self, out: dict, n: int) -> list[dict]:
+        return [{"labels": [name for name, on in zip(self.labels, out["predicted"][i]) if on],
                  "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
 
     @staticmethod

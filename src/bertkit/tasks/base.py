@@ -101,7 +101,7 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     if options.xla is None:
         options = dataclasses.replace(options, xla=bool(tf.config.list_physical_devices("GPU")))
     dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
-                           seed=options.seed, bucket=True, drop_remainder=True,
+                           seed=options.seed, bucket=True, drop_remainder=True, sequence_labels=task.per_token,
                            pad_multiple=options.pad_multiple or (32 if options.xla else 8))
     dataset = targets_as_dict(dataset.repeat(), task.label_keys)
 
@@ -122,7 +122,7 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
                     seed=options.seed, progress=options.progress),
         OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
                         total_steps=steps, weight_decay=options.weight_decay))
-    extra = {"bertkit_task_options": {k: v for k, v in task.options.items() if k not in task.transient}}
+    extra = {"bertkit_task_options": saved_options(task)}
     timing = {"since": time.perf_counter(), "first": None}
 
     def on_step(step, trainer):
@@ -157,7 +157,19 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
         save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
         return {}
     best = load_model(out_dir)
-    return task.score(dev_examples, dev_features, run_model(best, dev_features, task.per_token), labels)
+    outputs = run_model(best, dev_features, task.per_token)
+    tuned = task.calibrate(dev_examples, dev_features, outputs, labels)
+    if tuned:  # e.g. decision thresholds: saved with the best model, used by evaluate/predict/export
+        task.options.update(tuned)
+        log.info("tuned on the dev set: %s", tuned)
+        save_model(best, out_dir, tokenizer=tokenizer, labels=labels,
+                   extra_config={"bertkit_task_options": saved_options(task)})
+    return task.score(dev_examples, dev_features, outputs, labels)
+
+
+def saved_options(task: Task) -> dict:
+    """The task options config.json keeps (`bertkit_task_options`): all but the data-file ones."""
+    return {k: v for k, v in task.options.items() if k not in task.transient}
 
 
 def _epochs_since_best(history: list[dict], metric: str) -> int:

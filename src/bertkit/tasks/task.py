@@ -156,6 +156,11 @@ class Task(abc.ABC):
     def score(self, examples: list, features: dict, outputs: dict, labels) -> dict:
         """The task's metrics of the model outputs (numpy, in feature order) against the examples."""
 
+    def calibrate(self, examples: list, features: dict, outputs: dict, labels) -> dict:
+        """Options tuned on the dev outputs of the best model after training (e.g. decision
+        thresholds); finetune saves them with the model. Default: none."""
+        return {}
+
     @abc.abstractmethod
     def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]:
         """One JSON-ready prediction per example."""

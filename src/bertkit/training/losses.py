@@ -80,6 +80,24 @@ class RegressionLoss:
         return tf.reduce_sum(squared) / tf.maximum(norms["examples"], 1.0), metrics
 
 
+class MultiLabelLoss:
+    """Sigmoid binary cross-entropy averaged over examples and labels, as HF's
+    BertForSequenceClassification with problem_type="multi_label_classification" (BCEWithLogitsLoss);
+    labels: labels [B, C] multi-hot float."""
+
+    def normalizers(self, labels):
+        shape = tf.shape(labels["labels"])
+        return {"elements": tf.cast(shape[0] * shape[1], tf.float32)}
+
+    def __call__(self, outputs, labels, norms):
+        targets = tf.cast(labels["labels"], tf.float32)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=outputs["logits"])
+        n = tf.cast(tf.size(bce), tf.float32)
+        correct = tf.cast(tf.equal(outputs["logits"] > 0, targets > 0.5), tf.float32)
+        metrics = {"bce": (tf.reduce_sum(bce), n), "label_accuracy": (tf.reduce_sum(correct), n)}
+        return tf.reduce_sum(bce) / tf.maximum(norms["elements"], 1.0), metrics
+
+
 class TokenClassificationLoss:
     """Cross-entropy over labelled word pieces; labels: labels [B, S] with -100 where ignored."""
 
