@@ -3,25 +3,16 @@ threshold search, and a fine-tuned model that transformers, the export and both 
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
 
-from bertkit.cli import main as cli
 from bertkit.metrics.multilabel import THRESHOLD_GRID, multilabel_metrics, tune_label_thresholds, tune_threshold
 from bertkit.tasks import TASKS, evaluate, predict
+from tests.tasks.test_tasks import run_cli
 
 OPTIONS = {"quoting": "csv", "header": False, "label_column": 1}
-
-
-def run_cli(*args) -> str:
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert cli([str(a) for a in args]) == 0
-    return buf.getvalue()
 
 
 def test_reads_the_real_goemotions_files(shared_data):

@@ -3,28 +3,19 @@ and a fine-tuned model whose outputs transformers, the export and both runtimes 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
 
-from bertkit.cli import main as cli
 from bertkit.data.classification import GLUE_COLUMNS
 from bertkit.metrics.regression import regression_metrics
 from bertkit.tasks import TASKS, evaluate, predict
+from tests.tasks.test_tasks import run_cli
 
-STSB = {k: v for k, v in GLUE_COLUMNS["stsb"].items()}
+STSB = dict(GLUE_COLUMNS["stsb"])
 FLAGS = ["--delimiter", "tab", "--no-header", "--text-column", "5", "--text-pair-column", "6", "--label-column", "4"]
-
-
-def run_cli(*args) -> str:
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert cli([str(a) for a in args]) == 0
-    return buf.getvalue()
 
 
 def test_reads_the_real_stsb_files(shared_data, caplog):
