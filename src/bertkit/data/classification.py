@@ -67,8 +67,8 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     "none" (split on the delimiter only, as MRPC needs); None: "csv" for commas, "none" for tabs.
     Defaults: TSV/CSV text column 0 and label column -1 (the last); JSON Lines keys "text" and
     "label". `has_labels=False` reads no label. Rows must have as many fields as the first row,
-    except that with every column given by a non-negative index (or by name) longer rows are read
-    and their extra fields ignored, with a warning (STS-B's attribution fields). `header=None` detects a header row: there is one if
+    except that with every column given by a non-negative index longer rows are read and their
+    extra fields ignored, with a warning (STS-B's attribution fields). `header=None` detects a header row: there is one if
     any column is given by name; with indices only, see `_detect_header` (the guess is printed as a
     warning; pass header=True/False to decide).
     Raises ValueError (with file:line) on empty files, rows with the wrong number of columns,
@@ -124,8 +124,9 @@ def _rows_to_examples(path, rows, text_col, pair_col, label_col, has_labels, hea
                                for c in (text_col, pair_col, label_col))
     if len({i for i in (text_i, pair_i, label_i) if i is not None}) < len(specs):
         raise ValueError(f"{path}: text, text-pair and label columns must differ")
-    # Longer rows are safe to read only when no column counts from the end.
-    ragged_ok = all(isinstance(c, str) or c >= 0 for c in specs)
+    # Longer rows are read only with every column a non-negative index (STS-B's attribution fields
+    # trail its 7); with names or end-relative indices an extra field is an error.
+    ragged_ok = all(isinstance(c, int) and c >= 0 for c in specs)
     examples, longer = [], []
     for line, fields in rows[1:] if header else rows:
         if len(fields) != width and not (ragged_ok and len(fields) > width):

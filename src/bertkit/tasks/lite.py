@@ -41,11 +41,12 @@ def cache_dir() -> Path:
     return Path(base) / "bertkit"
 
 
-def model_digest(model_dir: str) -> str:
+def model_digest(model_dir: str, variant: str = "") -> str:
     """sha256 of what fixes the converted graph: the conversion format, the TensorFlow version,
-    config.json and the weight files (by content, so a copied directory reuses the entry)."""
+    `variant` (what is built on the weights, e.g. a pooling mode), config.json and the weight files
+    (by content, so a copied directory reuses the entry)."""
     version = importlib.metadata.version("tensorflow")  # the converter's; read without importing TF
-    digest = hashlib.sha256(f"{CONVERSION_FORMAT}\0{version}\0".encode())
+    digest = hashlib.sha256(f"{CONVERSION_FORMAT}\0{version}\0{variant}\0".encode())
     names = sorted(n for n in os.listdir(model_dir) if n == "config.json" or n.endswith(WEIGHT_SUFFIXES))
     for name in names:
         digest.update(name.encode() + b"\0")
@@ -73,14 +74,15 @@ class LiteForward:
         return self.runner(**{k: np.ascontiguousarray(inputs[k], dtype=np.int32) for k in MODEL_INPUT_KEYS})
 
 
-def lite_forward(model_dir: str, load_model) -> LiteForward:
-    """The TFLite forward of a fine-tuned model directory, converted on the first call for these
-    weights and cached. `load_model()` gives the Keras model when a conversion is needed.
+def lite_forward(model_dir: str, load_model, variant: str = "") -> LiteForward:
+    """The TFLite forward of a model directory, converted on the first call for these weights (and
+    `variant`) and cached. `load_model()` gives the Keras model (the task model, or e.g. an
+    encoder with pooling, named by `variant`) when a conversion is needed.
 
     Raises: tf.lite's ConverterError if the model cannot be converted with builtin ops.
     A cache that cannot be written costs a conversion per run (a warning says so), not an error.
     """
-    path = cache_dir() / "tflite" / f"{model_digest(model_dir)}.tflite"
+    path = cache_dir() / "tflite" / f"{model_digest(model_dir, variant)}.tflite"
     if path.is_file():
         log.info("TFLite model from the cache: %s", path)
         return LiteForward(path.read_bytes())

@@ -1,0 +1,182 @@
+"""Sentence embeddings: texts -> float32 vectors, as sentence-transformers computes them.
+
+A sentence-transformers model folder (all-MiniLM-L6-v2 and the like) is read as it is:
+`modules.json` lists the modules, `1_Pooling/config.json` the pooling mode,
+`sentence_bert_config.json` the max_seq_length, and a `Normalize` module L2-normalises. Any other
+checkpoint (bertkit, HF, Google) embeds with mean pooling and no normalisation unless told
+otherwise. Dense or other modules that change the vectors are refused with a clear error rather
+than skipped.
+
+    embedder = Embedder("all-MiniLM-L6-v2/")
+    vectors = embedder.encode(["A man is eating food.", "Someone eats."])   # float32 [2, 384]
+
+Rows are sorted by length and batched as `predict` does (tasks/inference.run_model), on the same
+runtimes: TFLite (XNNPACK; converted once per model and pooling, cached) on CPUs, else TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from .data.common import INFERENCE_BATCH_SIZE, pad_rows
+from .pretrained import read_config
+from .tokenizer import load_tokenizer
+
+log = logging.getLogger("bertkit")
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")  # as model/pooling.py (which needs TF)
+ST_MODULE_TYPES = {"Transformer", "Pooling", "Normalize"}
+EMBED_CHUNK_LINES = 4096  # lines held in memory at once by `iter_embeddings`
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolingConfig:
+    """How token vectors become one sentence vector.
+
+    mode: one of POOLING_MODES; normalize: L2-normalise the result; max_seq_length: pieces kept
+    per text ([CLS] and [SEP] included), None for the model's max_position_embeddings.
+    """
+
+    mode: str = "mean"
+    normalize: bool = False
+    max_seq_length: int | None = None
+
+
+def read_pooling_config(model_dir: str) -> PoolingConfig:
+    """The pooling of a model folder: sentence-transformers' files if present, else mean pooling.
+
+    Raises ValueError naming the file for a module bertkit does not apply (e.g. Dense), a pooling
+    config with no mode or several, or unreadable JSON.
+    """
+    modules_file = os.path.join(model_dir, "modules.json")
+    if not os.path.exists(modules_file):
+        return PoolingConfig()
+    modules = _read_json(modules_file)
+    mode, normalize = "mean", False
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind not in ST_MODULE_TYPES:
+            raise ValueError(f"{modules_file}: module {module.get('type')!r} ({module.get('path')}) is not "
+                             f"supported; bertkit applies {', '.join(sorted(ST_MODULE_TYPES))}")
+        if kind == "Pooling":
+            mode = _pooling_mode(os.path.join(model_dir, module.get("path", ""), "config.json"))
+        normalize = normalize or kind == "Normalize"
+    max_seq_length = None
+    st_config = os.path.join(model_dir, "sentence_bert_config.json")
+    if os.path.exists(st_config):
+        max_seq_length = _read_json(st_config).get("max_seq_length")
+    return PoolingConfig(mode, normalize, max_seq_length)
+
+
+def _pooling_mode(path: str) -> str:
+    config = _read_json(path)
+    flags = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+             "max": "pooling_mode_max_tokens", "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens"}
+    chosen = [mode for mode, key in flags.items() if config.get(key)]
+    others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k not in flags.values()]
+    if len(chosen) != 1 or others:
+        raise ValueError(f"{path}: bertkit needs exactly one of {', '.join(flags.values())}; "
+                         f"this config sets {chosen + others or 'none'}")
+    return chosen[0]
+
+
+def _read_json(path: str):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+class Embedder:
+    """Sentence embeddings of a model folder.
+
+    Args:
+      model_dir: a sentence-transformers folder, or any bertkit / HF / Google checkpoint directory.
+      pooling, normalize, max_length: override the folder's pooling mode, normalisation and
+        max_seq_length (pieces per text, [CLS] and [SEP] included).
+      runtime: "auto" (TFLite on CPUs, TensorFlow where it sees a GPU), "tflite" or "tensorflow".
+      batch_size: texts per forward pass (sorted by length first).
+    Raises: ValueError for an unknown pooling mode or runtime, or a length above the model's
+      max_position_embeddings.
+    """
+
+    def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None,
+                 max_length: int | None = None, runtime: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE):
+        from .tasks.inference import pick_runtime
+
+        found = read_pooling_config(model_dir)
+        if pooling is not None and pooling not in POOLING_MODES:
+            raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
+        self.config = read_config(model_dir)[0]
+        length = max_length or found.max_seq_length
+        self.pooling = PoolingConfig(pooling or found.mode, found.normalize if normalize is None else normalize,
+                                     self.config.fit_length(max_length, found.max_seq_length or 512,
+                                                            "--max-length", model_dir) if length else
+                                     self.config.max_position_embeddings)
+        self.model_dir, self.batch_size = model_dir, batch_size
+        self.tokenizer = load_tokenizer(model_dir)
+        self.runtime = pick_runtime(runtime)
+        self._forward = self._load_forward()
+        self.dimension = self.config.hidden_size
+
+    def _build(self):
+        from .model.pooling import SentenceEmbedder
+        from .pretrained import load_pretrained
+        from .tf_start import quiet_tensorflow_start
+
+        quiet_tensorflow_start()
+        return SentenceEmbedder(load_pretrained(self.model_dir, self.config), self.pooling.mode,
+                                self.pooling.normalize)
+
+    def _load_forward(self):
+        if self.runtime == "tflite":
+            from .tasks.lite import lite_forward
+
+            variant = f"embed:{self.pooling.mode}:{self.pooling.normalize}"
+            return lite_forward(self.model_dir, self._build, variant=variant)
+        from .tasks.inference import graph_forward
+
+        return graph_forward(self._build())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """float32 [len(texts), hidden_size], row i for texts[i] (an empty text embeds [CLS] [SEP],
+        as in sentence-transformers)."""
+        from .tasks.inference import run_model
+
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of texts")
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        length = self.pooling.max_seq_length
+        encodings = self.tokenizer.encode_batch(list(texts), max_length=length, truncation="longest_first")
+        width = max(len(e.ids) for e in encodings)
+        features = {"input_ids": pad_rows([e.ids for e in encodings], width, self.tokenizer.pad_id),
+                    "token_type_ids": pad_rows([e.type_ids for e in encodings], width, 0),
+                    "attention_mask": pad_rows([[1] * len(e.ids) for e in encodings], width, 0)}
+        outputs = run_model(self._forward, features, per_token=False, batch_size=self.batch_size)
+        return outputs["sentence_embedding"].astype(np.float32, copy=False)
+
+    def iter_encode(self, lines: Iterable[str], chunk_lines: int = EMBED_CHUNK_LINES) -> Iterator[np.ndarray]:
+        """Embeddings of `lines` in chunks ([<= chunk_lines, H] each), in order, one row per line."""
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= chunk_lines:
+                yield self.encode(chunk)
+                chunk = []
+        if chunk:
+            yield self.encode(chunk)
+
+
+def cosine_scores(queries: np.ndarray, corpus: np.ndarray) -> np.ndarray:
+    """Cosine similarity [Q, N] between query rows [Q, H] and corpus rows [N, H]."""
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    c = corpus / np.maximum(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12)
+    return q @ c.T
