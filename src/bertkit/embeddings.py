@@ -115,11 +115,10 @@ class Embedder:
         if pooling is not None and pooling not in POOLING_MODES:
             raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")
         self.config = read_config(model_dir)[0]
-        length = max_length or found.max_seq_length
+        length = self.config.fit_length(max_length, found.max_seq_length or self.config.max_position_embeddings,
+                                        "--max-length", model_dir)
         self.pooling = PoolingConfig(pooling or found.mode, found.normalize if normalize is None else normalize,
-                                     self.config.fit_length(max_length, found.max_seq_length or 512,
-                                                            "--max-length", model_dir) if length else
-                                     self.config.max_position_embeddings)
+                                     length)
         self.model_dir, self.batch_size = model_dir, batch_size
         self.tokenizer = load_tokenizer(model_dir)
         self.runtime = pick_runtime(runtime)
@@ -127,11 +126,12 @@ class Embedder:
         self.dimension = self.config.hidden_size
 
     def _build(self):
-        from .model.pooling import SentenceEmbedder
-        from .pretrained import load_pretrained
         from .tf_start import quiet_tensorflow_start
 
-        quiet_tensorflow_start()
+        quiet_tensorflow_start()  # before any module that imports TensorFlow
+        from .model.pooling import SentenceEmbedder
+        from .pretrained import load_pretrained
+
         return SentenceEmbedder(load_pretrained(self.model_dir, self.config), self.pooling.mode,
                                 self.pooling.normalize)
 

@@ -1,0 +1,105 @@
+"""Sentence embeddings equal sentence-transformers' on the real all-MiniLM-L6-v2, for every pooling
+mode and both runtimes; `bertkit embed` writes one row per input line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertkit.embeddings import Embedder, read_pooling_config
+
+st = pytest.importorskip("sentence_transformers")
+BERTKIT = str(Path(sys.executable).with_name("bertkit"))  # the console script of this environment
+
+
+@pytest.fixture(scope="module")
+def sentences(shared_data) -> list[str]:
+    """220 real texts of mixed length: SST-2 phrases, AG News items, and pairs of consecutive SQuAD
+    paragraphs (most of these run past the model's max_seq_length of 256 pieces: truncated)."""
+    sst = [row.split("\t")[0] for row in (shared_data / "sst2" / "dev.tsv").read_text().splitlines()[1:101]]
+    news = [row.split("\t")[0] for row in (shared_data / "agnews" / "dev.tsv").read_text().splitlines()[1:81]]
+    squad = json.loads((shared_data / "squad" / "dev-v1.1.articles00-37.json").read_text())
+    paragraphs = [p["context"] for a in squad["data"][:10] for p in a["paragraphs"][:9]]
+    return sst + news + [" ".join(paragraphs[i:i + 2]) for i in range(0, 80, 2)]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_reads_the_sentence_transformers_folder(minilm_path):
+    config = read_pooling_config(minilm_path)
+    assert (config.mode, config.normalize, config.max_seq_length) == ("mean", True, 256)
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "tensorflow"])
+def test_matches_sentence_transformers(minilm_path, sentences, runtime):
+    reference = st.SentenceTransformer(minilm_path, device="cpu")
+    want = reference.encode(sentences, batch_size=32)
+    truncated = sum(len(reference.tokenizer(s)["input_ids"]) > 256 for s in sentences)
+    assert len(sentences) >= 200 and truncated >= 15
+    got = Embedder(minilm_path, runtime=runtime).encode(sentences)
+    assert got.shape == want.shape == (len(sentences), 384) and got.dtype == np.float32
+    assert cosines(got, want).min() >= 0.99999
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["cls", "max", "mean_sqrt_len"])
+def test_other_pooling_modes_match(minilm_path, sentences, tmp_path, mode):
+    """A copy of the folder with another pooling mode and no Normalize module, read by both."""
+    folder = tmp_path / "model"
+    shutil.copytree(minilm_path, folder)
+    config = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    config.update({k: False for k in config if k.startswith("pooling_mode_")})
+    config[{"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
+            "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens"}[mode]] = True
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps([m for m in modules if not m["type"].endswith("Normalize")]))
+    texts = sentences[::5]
+    want = st.SentenceTransformer(str(folder), device="cpu").encode(texts)
+    got = Embedder(str(folder)).encode(texts)
+    assert cosines(got, want).min() >= 0.99999
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), np.linalg.norm(want, axis=1), rtol=1e-4)
+
+
+def test_unsupported_modules_and_bad_configs_are_refused(minilm_path, tmp_path):
+    folder = tmp_path / "dense"
+    shutil.copytree(minilm_path, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ValueError, match=r"modules.json: module 'sentence_transformers.models.Dense' \(3_Dense\) "
+                                         "is not supported"):
+        read_pooling_config(str(folder))
+    (folder / "modules.json").write_text(json.dumps(modules[:3]))
+    pooling = folder / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}))
+    with pytest.raises(ValueError, match="1_Pooling/config.json: bertkit needs exactly one of"):
+        read_pooling_config(str(folder))
+
+
+def test_embed_command_writes_one_row_per_line(minilm_path, sentences, tmp_path):
+    lines = sentences[:30] + ["", "   "] + sentences[30:40]
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    npy, jsonl = tmp_path / "out.npy", tmp_path / "out.jsonl"
+    for out in (npy, jsonl):
+        run = subprocess.run([BERTKIT, "embed", "--model", minilm_path, str(source),
+                              "--output", str(out)], capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+    matrix = np.load(npy)
+    rows = np.array([json.loads(line)["embedding"] for line in jsonl.read_text().splitlines()], np.float32)
+    assert matrix.shape == rows.shape == (len(lines), 384)
+    np.testing.assert_allclose(rows, matrix, atol=1e-6)
+    want = st.SentenceTransformer(minilm_path, device="cpu").encode(lines)  # blank lines embed the empty text
+    assert cosines(matrix, want).min() >= 0.99999
+    bad = subprocess.run([BERTKIT, "embed", "--model", minilm_path, str(source),
+                          "--output", str(tmp_path / "out.csv")], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "must end in .npy or .jsonl" in bad.stderr
