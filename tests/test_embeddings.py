@@ -103,3 +103,39 @@ def test_embed_command_writes_one_row_per_line(minilm_path, sentences, tmp_path)
     bad = subprocess.run([BERTKIT, "embed", "--model", minilm_path, str(source),
                           "--output", str(tmp_path / "out.csv")], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "must end in .npy or .jsonl" in bad.stderr
+
+
+def test_semantic_search_matches_sentence_transformers(minilm_path, sentences, monkeypatch):
+    import torch
+
+    import bertkit.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "SEARCH_CHUNK_ROWS", 16)  # many chunks: the running top-k is exercised
+    embedder = Embedder(minilm_path)
+    corpus, queries = embedder.encode(sentences), embedder.encode(sentences[3:200:20])
+    got = embeddings.semantic_search(queries, corpus, top_k=7)
+    want = st.util.semantic_search(torch.from_numpy(queries), torch.from_numpy(corpus), top_k=7)
+    for ours, theirs in zip(got, want):
+        assert [i for i, _ in ours] == [h["corpus_id"] for h in theirs]
+        np.testing.assert_allclose([s for _, s in ours], [h["score"] for h in theirs], atol=1e-5)
+    assert [hits[0][0] for hits in got] == list(range(3, 200, 20))  # each query finds itself first
+
+
+def test_search_command_reuses_its_index(minilm_path, sentences, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences[:60]) + "\n", encoding="utf-8")
+    index = tmp_path / "corpus.npz"
+    command = [BERTKIT, "search", "--model", minilm_path, "--corpus", str(corpus), "--index", str(index),
+               "--query", sentences[10], "--query", "a film about love", "--top-k", "3"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    results = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [r["query"] for r in results] == [sentences[10], "a film about love"]
+    assert results[0]["results"][0] == {"line": 11, "text": sentences[10], "score": pytest.approx(1.0, abs=1e-5)}
+    made = index.stat().st_mtime_ns
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.stdout == first.stdout and index.stat().st_mtime_ns == made  # reused, not rebuilt
+    corpus.write_text("\n".join(sentences[60:120]) + "\n", encoding="utf-8")
+    changed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert changed.returncode == 0 and "made from another corpus or model" in changed.stderr
+    assert json.loads(changed.stdout.splitlines()[0])["results"][0]["text"] in sentences[60:120]

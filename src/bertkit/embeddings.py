@@ -177,6 +177,34 @@ class Embedder:
 
 def cosine_scores(queries: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     """Cosine similarity [Q, N] between query rows [Q, H] and corpus rows [N, H]."""
-    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    c = corpus / np.maximum(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12)
-    return q @ c.T
+    return _unit(queries) @ _unit(corpus).T
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+SEARCH_CHUNK_ROWS = 65536  # corpus rows scored at once: memory stays [Q, chunk] whatever the corpus
+
+
+def semantic_search(queries: np.ndarray, corpus: np.ndarray, top_k: int = 10) -> list[list[tuple[int, float]]]:
+    """Exact cosine search: for each query row [Q, H], the `top_k` corpus rows [N, H] as
+    (row index, cosine) pairs, best first (ties: lower index first), as
+    sentence_transformers.util.semantic_search returns them. Corpus rows are scored in chunks of
+    SEARCH_CHUNK_ROWS, so memory stays bounded; numpy exact search is fine up to about a million
+    rows, beyond that use an approximate index (e.g. FAISS) on these vectors."""
+    if top_k < 1:
+        raise ValueError(f"--top-k must be positive, got {top_k}")
+    queries, corpus = _unit(queries), np.asarray(corpus, dtype=np.float32)
+    best_scores = np.full((len(queries), 0), -np.inf, np.float32)
+    best_rows = np.zeros((len(queries), 0), np.int64)
+    for start in range(0, len(corpus), SEARCH_CHUNK_ROWS):
+        scores = queries @ _unit(corpus[start:start + SEARCH_CHUNK_ROWS]).T
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        best_scores = np.concatenate([best_scores, scores], axis=1)
+        best_rows = np.concatenate([best_rows, rows], axis=1)
+        keep = np.lexsort((best_rows, -best_scores), axis=1)[:, :top_k]
+        best_scores = np.take_along_axis(best_scores, keep, axis=1)
+        best_rows = np.take_along_axis(best_rows, keep, axis=1)
+    return [[(int(r), float(s)) for r, s in zip(rows, scores)] for rows, scores in zip(best_rows, best_scores)]
