@@ -21,7 +21,7 @@ MODULE_COMMANDS = {
     "tokenizer/vocab.py": ["vocab"],
     "tasks/base.py": ["finetune"],
     "tasks/inference.py": ["predict", "evaluate"],
-    "embeddings.py": ["embed", "search"],
+    "embeddings.py": ["embed"],
     "tasks/ner.py": ["finetune", "evaluate"],
     "config.py": ["finetune", "evaluate", "export"],
     "data/classification.py": ["finetune", "evaluate"],

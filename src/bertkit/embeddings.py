@@ -195,7 +195,7 @@ def semantic_search(queries: np.ndarray, corpus: np.ndarray, top_k: int = 10) ->
     SEARCH_CHUNK_ROWS, so memory stays bounded; numpy exact search is fine up to about a million
     rows, beyond that use an approximate index (e.g. FAISS) on these vectors."""
     if top_k < 1:
-        raise ValueError(f"--top-k must be positive, got {top_k}")
+        raise ValueError(f"top_k must be positive, got {top_k}")
     queries, corpus = _unit(queries), np.asarray(corpus, dtype=np.float32)
     best_scores = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows = np.zeros((len(queries), 0), np.int64)
