@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from .finetune import add_runtime_flag
 
 log = logging.getLogger("bertkit")
 
@@ -36,8 +37,7 @@ def register(subparsers) -> None:
     norm.add_argument("--no-normalize", dest="normalize", action="store_false")
     p.add_argument("--max-length", type=int, help="word pieces per text (default: the folder's max_seq_length)")
     p.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="texts per forward pass")
-    p.add_argument("--runtime", choices=["auto", "tensorflow", "tflite"], default="auto",
-                   help="as for predict: tflite on CPUs (converted once, cached), tensorflow with a GPU")
+    add_runtime_flag(p)
     p.set_defaults(func=run, needs_tensorflow=False)
 
     s = subparsers.add_parser(
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     s.add_argument("--index", help="FILE.npz: the corpus embeddings, made on the first run and reused while "
                                    "the corpus file and the model are unchanged")
     s.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="texts per forward pass")
-    s.add_argument("--runtime", choices=["auto", "tensorflow", "tflite"], default="auto", help="as for embed")
+    add_runtime_flag(s)
     s.set_defaults(func=run_search, needs_tensorflow=False)
 
 

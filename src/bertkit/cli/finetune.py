@@ -37,7 +37,8 @@ def _data_flags(p) -> None:
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
 
 
-def _runtime_flag(p) -> None:
+def add_runtime_flag(p) -> None:
+    """--runtime, for every command that runs a saved model (predict, evaluate, embed, search)."""
     p.add_argument("--runtime", choices=["auto", "tensorflow", "tflite"], default="auto",
                    help="what runs the model: tflite (XNNPACK kernels, faster on CPUs; converted once per "
                         "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
@@ -92,7 +93,7 @@ def register(subparsers) -> None:
                               description="Prints the metrics as one JSON object on the last line of stdout.")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
-    _runtime_flag(e)
+    add_runtime_flag(e)
     _data_flags(e)
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)
 
@@ -107,7 +108,7 @@ def register(subparsers) -> None:
     r.add_argument("--output", help="write the JSON Lines here (default: stdout)")
     r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
-    _runtime_flag(r)
+    add_runtime_flag(r)
     r.set_defaults(func=run_predict, needs_tensorflow=False)
 
 
