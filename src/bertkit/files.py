@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+BLOCK_BYTES = 1 << 24  # 16 MiB: what hashing and copying read at a time
+
 
 def write_atomically(path: str, write: Callable[[str], None]) -> None:
     """Calls write(tmp_path), then renames tmp_path over path (atomic on POSIX and Windows)."""
@@ -20,3 +22,10 @@ def write_atomically(path: str, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def hash_file(digest, path: str) -> None:
+    """Feeds the bytes of `path` to a hashlib object, BLOCK_BYTES at a time (bounded memory)."""
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_BYTES):
+            digest.update(block)

@@ -7,12 +7,14 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 
 import numpy as np
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from ..files import BLOCK_BYTES, hash_file, write_atomically
 from .finetune import add_runtime_flag
 
 log = logging.getLogger("bertkit")
@@ -72,10 +74,11 @@ def run_search(args) -> int:
     if corpus is None:
         corpus = np.concatenate(list(embedder.iter_encode(texts))) if texts else np.zeros((0, embedder.dimension))
         if args.index:
-            with tempfile.NamedTemporaryFile(dir=os.path.dirname(os.path.abspath(args.index)), suffix=".npz",
-                                             delete=False) as f:
-                np.savez(f, embeddings=corpus.astype(np.float32), key=np.array(key))
-            os.replace(f.name, args.index)
+            def save(tmp):
+                with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a path
+                    np.savez(f, embeddings=corpus.astype(np.float32), key=np.array(key))
+
+            write_atomically(args.index, save)
     hits = semantic_search(embedder.encode(args.query), corpus, top_k=args.top_k)
     for query, found in zip(args.query, hits):
         print(json.dumps({"query": query, "results": [{"line": i + 1, "text": texts[i], "score": round(score, 6)}
@@ -88,9 +91,7 @@ def _index_key(corpus: str, model: str, embedder) -> str:
     from ..tasks.lite import model_digest
 
     digest = hashlib.sha256()
-    with open(corpus, "rb") as f:
-        while block := f.read(1 << 24):
-            digest.update(block)
+    hash_file(digest, corpus)
     pooling = embedder.pooling
     return f"{digest.hexdigest()}:{model_digest(model, f'{pooling.mode}:{pooling.normalize}:{pooling.max_seq_length}')}"
 
@@ -139,17 +140,18 @@ def write_npy(path: str, chunks, dimension: int) -> int:
     """Streams float32 row chunks into a .npy file ([rows, dimension]) without holding them all:
     rows go to a side file first (the header needs the row count), then header + rows are written
     to `path` (replaced whole). Returns the row count."""
-    folder = os.path.dirname(os.path.abspath(path))
     rows = 0
-    with tempfile.TemporaryFile(dir=folder) as raw:
+    with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(path))) as raw:
         for chunk in chunks:
             raw.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
             rows += len(chunk)
-        raw.seek(0)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-            np.lib.format.write_array_header_1_0(
-                f, {"descr": "<f4", "fortran_order": False, "shape": (rows, dimension)})
-            while block := raw.read(1 << 24):
-                f.write(block)
-    os.replace(f.name, path)
+
+        def write(tmp):
+            raw.seek(0)
+            with open(tmp, "wb") as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": "<f4", "fortran_order": False, "shape": (rows, dimension)})
+                shutil.copyfileobj(raw, f, BLOCK_BYTES)
+
+        write_atomically(path, write)
     return rows

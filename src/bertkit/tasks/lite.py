@@ -18,12 +18,12 @@ import hashlib
 import importlib.metadata
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..data.common import MODEL_INPUT_KEYS
+from ..files import hash_file, write_atomically
 
 log = logging.getLogger("bertkit")
 
@@ -50,9 +50,7 @@ def model_digest(model_dir: str, variant: str = "") -> str:
     names = sorted(n for n in os.listdir(model_dir) if n == "config.json" or n.endswith(WEIGHT_SUFFIXES))
     for name in names:
         digest.update(name.encode() + b"\0")
-        with open(os.path.join(model_dir, name), "rb") as f:
-            while block := f.read(1 << 24):
-                digest.update(block)
+        hash_file(digest, os.path.join(model_dir, name))
     return digest.hexdigest()
 
 
@@ -93,9 +91,8 @@ def lite_forward(model_dir: str, load_model, variant: str = "") -> LiteForward:
     flatbuffer = tflite_flatbuffer(model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-            f.write(flatbuffer)
-        os.replace(f.name, path)  # whole or absent, also when two processes convert at once
+        # Whole or absent, also when two processes convert at once (each writes its own side file).
+        write_atomically(str(path), lambda tmp: Path(tmp).write_bytes(flatbuffer))
     except OSError as e:
         log.warning("could not cache the TFLite model in %s (%s); set BERTKIT_CACHE to a writable "
                     "directory to skip the conversion next time", path.parent, e)
