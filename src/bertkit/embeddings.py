@@ -24,13 +24,14 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .data.common import INFERENCE_BATCH_SIZE, pad_rows
+from .data.classification import ClassificationExample, featurize_classification
+from .data.common import INFERENCE_BATCH_SIZE
 from .pretrained import read_config
 from .tokenizer import load_tokenizer
 
 log = logging.getLogger("bertkit")
 
-POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")  # as model/pooling.py (which needs TF)
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")  # computed by model/pooling.py
 ST_MODULE_TYPES = {"Transformer", "Pooling", "Normalize"}
 EMBED_CHUNK_LINES = 4096  # lines held in memory at once by `iter_embeddings`
 
@@ -154,12 +155,8 @@ class Embedder:
             raise TypeError("encode takes a list of texts")
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
-        length = self.pooling.max_seq_length
-        encodings = self.tokenizer.encode_batch(list(texts), max_length=length, truncation="longest_first")
-        width = max(len(e.ids) for e in encodings)
-        features = {"input_ids": pad_rows([e.ids for e in encodings], width, self.tokenizer.pad_id),
-                    "token_type_ids": pad_rows([e.type_ids for e in encodings], width, 0),
-                    "attention_mask": pad_rows([[1] * len(e.ids) for e in encodings], width, 0)}
+        features = featurize_classification([ClassificationExample(text) for text in texts], self.tokenizer,
+                                            max_length=self.pooling.max_seq_length)
         outputs = run_model(self._forward, features, per_token=False, batch_size=self.batch_size)
         return outputs["sentence_embedding"].astype(np.float32, copy=False)
 

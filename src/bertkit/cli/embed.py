@@ -14,6 +14,7 @@ import tempfile
 import numpy as np
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from ..embeddings import POOLING_MODES
 from ..files import BLOCK_BYTES, hash_file, write_atomically
 from .finetune import add_runtime_flag
 
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("input", nargs="?", help="input file (default: stdin)")
     p.add_argument("--output", help="FILE.npy (float32 [lines, hidden]) or FILE.jsonl; default: JSON Lines on stdout")
-    p.add_argument("--pooling", choices=["mean", "cls", "max", "mean_sqrt_len"],
+    p.add_argument("--pooling", choices=POOLING_MODES,
                    help="override the folder's pooling mode")
     norm = p.add_mutually_exclusive_group()
     norm.add_argument("--normalize", dest="normalize", action="store_true", default=None,

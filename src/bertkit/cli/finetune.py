@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from ..tasks.inference import RUNTIMES
 from ..tasks.task import task_names
 
 
@@ -39,7 +40,7 @@ def _data_flags(p) -> None:
 
 def add_runtime_flag(p) -> None:
     """--runtime, for every command that runs a saved model (predict, evaluate, embed, search)."""
-    p.add_argument("--runtime", choices=["auto", "tensorflow", "tflite"], default="auto",
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="what runs the model: tflite (XNNPACK kernels, faster on CPUs; converted once per "
                         "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
                         "(default: tensorflow where it sees a GPU, else tflite)")

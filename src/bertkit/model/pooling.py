@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
+from ..embeddings import POOLING_MODES
 
 
 def pool(sequence_output, attention_mask, mode: str):
