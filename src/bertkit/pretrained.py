@@ -54,14 +54,13 @@ def saved_task(raw_config: dict) -> str | None:
     """The task a saved directory was trained for (None for an encoder or pretraining checkpoint)."""
     if raw_config.get("bertkit_task"):
         return raw_config["bertkit_task"]
-    from .tasks.task import TASKS, task_names
+    from .tasks.task import all_tasks
 
     arch = (raw_config.get("architectures") or [None])[0]
     problem = raw_config.get("problem_type")
-    task_names()  # loads the built-in tasks
     # A HF directory: the task of its class and problem_type, else the first task of its class
     # with no problem_type of its own (a sequence classifier is "classify").
-    candidates = [(name, task) for name, task in TASKS.items() if task.architecture == arch]
+    candidates = [(name, task) for name, task in all_tasks().items() if task.architecture == arch]
     return next((name for name, task in candidates if problem and task.hf_problem_type == problem),
                 next((name for name, task in candidates if task.hf_problem_type is None), None))
 
@@ -150,7 +149,7 @@ def model_task(model) -> str | None:
     marks it), else the first registered task with its model class; TypeError for anything else."""
     from .model.encoder import BertEncoder
     from .model.models import BertPretrainer
-    from .tasks.task import TASKS, task_names
+    from .tasks.task import all_tasks
 
     if isinstance(model, BertEncoder):
         return None
@@ -158,8 +157,7 @@ def model_task(model) -> str | None:
         return "pretraining"
     if getattr(model, "bertkit_task", None):
         return model.bertkit_task
-    task_names()  # loads the built-in tasks
-    for name, task in TASKS.items():
+    for name, task in all_tasks().items():
         if isinstance(model, task.model_class()):
             return name
     raise TypeError(f"not a bertkit model: {type(model).__name__}")

@@ -122,10 +122,9 @@ def head_specs(task: str | None) -> list[WeightSpec]:
 
 def head_prefixes() -> tuple[str, ...]:
     """The HF name prefixes of every head: pretraining's and each registered task's."""
-    from ..tasks.task import TASKS, task_names
+    from ..tasks.task import all_tasks
 
-    task_names()  # loads the built-in tasks
-    return tuple(dict.fromkeys([PRETRAINING_HEAD_PREFIX, *(t.head_prefix for t in TASKS.values())]))
+    return tuple(dict.fromkeys([PRETRAINING_HEAD_PREFIX, *(t.head_prefix for t in all_tasks().values())]))
 
 
 def uses_pooler(task: str | None) -> bool:

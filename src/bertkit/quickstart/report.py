@@ -9,9 +9,9 @@ import os
 
 def task_metrics() -> dict[str, tuple[str, ...]]:
     """{task name: the metrics its summary shows, headline first}, from the task registry."""
-    from ..tasks.task import TASKS, task_names
+    from ..tasks.task import all_tasks
 
-    return {name: TASKS[name].report_metrics for name in task_names()}
+    return {name: task.report_metrics for name, task in all_tasks().items()}
 
 
 def write_report(report_dir: str, metrics: dict, paths: dict) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..data.classification import (ClassificationExample, featurize_classification, infer_label_list,
@@ -44,14 +46,26 @@ class ClassifyTask(Task):
     def export_module(self, model, tokenizer, labels, pair):
         from ..export.modules import ClassifyModule
 
-        pair = self.options.get("text_pair_column") is not None if pair is None else pair
-        return ClassifyModule(model, tokenizer, labels, max_length=self.options["max_length"], pair=pair)
+        return ClassifyModule(model, tokenizer, labels, max_length=self.options["max_length"], pair=self.pair(pair))
 
-    def read(self, path, labels=None, train=False):
+    def pair(self, pair: bool | None) -> bool:
+        """Whether the export takes text pairs: as asked, else as the model was trained."""
+        return self.options.get("text_pair_column") is not None if pair is None else pair
+
+    def read_rows(self, path, **extra):
+        """The file's examples by this task's column options (the classify-family readers share it)."""
         o = self.options
         return read_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
                                         label_column=o["label_column"], header=o["header"],
-                                        delimiter=o["delimiter"], label_list=labels)
+                                        delimiter=o["delimiter"], **extra)
+
+    def featurize_texts(self, examples, tokenizer) -> dict:
+        """Model inputs of the examples' texts, labels left out (for tasks whose targets are not ids)."""
+        return featurize_classification([dataclasses.replace(e, label=None) for e in examples], tokenizer,
+                                        max_length=self.options["max_length"])
+
+    def read(self, path, labels=None, train=False):
+        return self.read_rows(path, label_list=labels)
 
     def labels_from(self, examples):
         return infer_label_list(examples)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.classification import featurize_classification, read_classification_file
 from ..data.multilabel import (encode_multilabels, infer_multilabel_list, name_labels, read_label_names,
                                split_labels)
 from ..metrics.multilabel import multilabel_metrics, tune_label_thresholds, tune_threshold
@@ -60,17 +59,13 @@ class MultiLabelTask(ClassifyTask):
     def export_module(self, model, tokenizer, labels, pair):
         from ..export.modules import MultiLabelModule
 
-        pair = self.options.get("text_pair_column") is not None if pair is None else pair
         return MultiLabelModule(model, tokenizer, labels, self.thresholds(labels).tolist(),
-                                max_length=self.options["max_length"], pair=pair)
+                                max_length=self.options["max_length"], pair=self.pair(pair))
 
     def read(self, path, labels=None, train=False):
-        o = self.options
-        examples = read_classification_file(
-            path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
-            label_column=o["label_column"], header=o["header"], delimiter=o["delimiter"], quoting=o["quoting"])
+        examples = self.read_rows(path, quoting=self.options["quoting"])
         # Ids in the cells name labels: by the --label-names file, else (evaluating) the model's own list.
-        names = read_label_names(o["label_names"]) if o["label_names"] else labels
+        names = read_label_names(self.options["label_names"]) if self.options["label_names"] else labels
         if examples[0].label is not None:
             for e in examples:
                 split_labels(e)  # an empty cell or item stops here, naming its line
@@ -84,10 +79,8 @@ class MultiLabelTask(ClassifyTask):
         return infer_multilabel_list(examples)
 
     def featurize(self, examples, tokenizer, labels):
-        labelled = examples[0].label is not None
-        texts_only = [type(e)(e.text, e.text_pair, None, e.source) for e in examples]
-        features = featurize_classification(texts_only, tokenizer, max_length=self.options["max_length"])
-        if labelled:
+        features = self.featurize_texts(examples, tokenizer)
+        if examples[0].label is not None:
             features["labels"] = encode_multilabels(examples, labels)
         return features
 

@@ -11,7 +11,7 @@ suffix, 7 or 9 fields):
 
 from __future__ import annotations
 
-from ..data.classification import featurize_classification, parse_scores, read_classification_file
+from ..data.classification import parse_scores
 from ..metrics.regression import regression_metrics
 from .classify import ClassifyTask
 from .task import register
@@ -44,14 +44,10 @@ class RegressionTask(ClassifyTask):
     def export_module(self, model, tokenizer, labels, pair):
         from ..export.modules import RegressionModule
 
-        pair = self.options.get("text_pair_column") is not None if pair is None else pair
-        return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=pair)
+        return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=self.pair(pair))
 
     def read(self, path, labels=None, train=False):
-        o = self.options
-        examples = read_classification_file(
-            path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
-            label_column=o["label_column"], header=o["header"], delimiter=o["delimiter"])
+        examples = self.read_rows(path)
         if examples[0].label is not None:
             parse_scores(examples)  # a cell that is not a number stops here, naming its line
         return examples
@@ -60,10 +56,8 @@ class RegressionTask(ClassifyTask):
         return None
 
     def featurize(self, examples, tokenizer, labels):
-        scored = examples[0].label is not None
-        texts_only = [type(e)(e.text, e.text_pair, None, e.source) for e in examples]
-        features = featurize_classification(texts_only, tokenizer, max_length=self.options["max_length"])
-        if scored:
+        features = self.featurize_texts(examples, tokenizer)
+        if examples[0].label is not None:
             features["labels"] = parse_scores(examples)
         return features
 

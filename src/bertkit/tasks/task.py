@@ -36,9 +36,14 @@ def get_task(name: str) -> type[Task]:
     return TASKS[name]
 
 
-def task_names() -> tuple[str, ...]:
+def all_tasks() -> dict[str, type[Task]]:
+    """The registry, with the built-in tasks loaded: {name: Task subclass} in registration order."""
     _load_builtin_tasks()
-    return tuple(TASKS)
+    return TASKS
+
+
+def task_names() -> tuple[str, ...]:
+    return tuple(all_tasks())
 
 
 def _load_builtin_tasks() -> None:
