@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     xla = p.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None,
-                     help="compile the training step with XLA (default: on GPUs only)")
+                     help="compile the whole training step with XLA (default: on GPUs; on CPUs only the optimizer update)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", help="never compile with XLA")
     p.add_argument("--freeze-encoder", action="store_true", help="train the head only")
     p.add_argument("--freeze-layers", type=int, default=0, help="freeze embeddings + the lowest N layers")

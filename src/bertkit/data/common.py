@@ -141,7 +141,7 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
             ds = ds.shuffle(len(arrays["input_ids"]), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
-    length = arrays["input_ids"].shape[1]
+    length = arrays["input_ids"].shape[-1]
     if sequence_labels is None:
         cut = [k for k, v in arrays.items() if k in MODEL_INPUT_KEYS or (v.ndim >= 2 and v.shape[1] == length)]
     else:
@@ -200,7 +200,7 @@ def _bucketed_batches(attention_mask: np.ndarray, batch_size: int, rng: np.rando
     if rng is None:
         batches = [np.arange(b, min(b + batch_size, n)) for b in range(0, n, batch_size)]
     else:
-        lengths, order, chunk = attention_mask.sum(axis=1), rng.permutation(n), batch_size * 50
+        lengths, order, chunk = row_lengths(attention_mask), rng.permutation(n), batch_size * 50
         batches = []
         for c in range(0, n, chunk):
             part = order[c: c + chunk]
@@ -212,12 +212,18 @@ def _bucketed_batches(attention_mask: np.ndarray, batch_size: int, rng: np.rando
     return iter(batches)
 
 
+def row_lengths(attention_mask: np.ndarray) -> np.ndarray:
+    """Tokens of each example [N]: of its longest sequence when the mask is [N, choices, L]."""
+    lengths = attention_mask.sum(axis=-1)
+    return lengths.reshape(len(lengths), -1).max(axis=1) if lengths.ndim > 1 else lengths
+
+
 def _rounded_width(attention_mask: np.ndarray, multiple: int) -> int:
-    longest = int(attention_mask.sum(axis=1).max()) if len(attention_mask) else 0
+    longest = int(row_lengths(attention_mask).max()) if len(attention_mask) else 0
     width = -(-max(longest, 1) // multiple) * multiple
-    return min(width, attention_mask.shape[1])
+    return min(width, attention_mask.shape[-1])
 
 
 def _cut(array: np.ndarray, width: int) -> np.ndarray:
-    """Cut the sequence axis (axis 1) of [N, L, ...] arrays; [N] arrays pass unchanged."""
-    return array[:, :width] if array.ndim >= 2 else array
+    """Cut the sequence axis (the last) of [N, L] / [N, choices, L] arrays; [N] arrays pass unchanged."""
+    return array[..., :width] if array.ndim >= 2 else array

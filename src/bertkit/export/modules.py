@@ -37,7 +37,7 @@ class ServingModule(tf.Module):
     kind = ""
 
     def __init__(self, model, tokenizer, max_length: int, options: dict | None = None):
-        super().__init__(name=f"bertkit_{self.kind}")
+        super().__init__(name=f"bertkit_{self.kind.replace('-', '_')}")
         model.config.check_length(max_length, "max_length")
         self.model_variables = [v.value for v in model.variables]
         # A plain callable, not an attribute tf.Module would track (see the module docstring).
@@ -60,6 +60,13 @@ class ServingModule(tf.Module):
         anyway, so tracing them before saving would only double the export time.
         """
         raise NotImplementedError
+
+    def sample_inputs(self, texts) -> dict:
+        """{signature name: inputs} built from a few sample strings [B], for verifying an export."""
+        encoded = self.tokenizer(texts)
+        text_inputs = {"text_pair": texts[::-1], "text": texts} if getattr(self, "pair", False) else {"text": texts}
+        return {"serving_default": text_inputs,
+                "token_ids": {k: encoded[k] for k in ("input_ids", "token_type_ids", "attention_mask")}}
 
     def metadata(self) -> dict:
         """What a server (or a person) needs to know about the export; saved as JSON beside it
@@ -147,6 +154,45 @@ class MultiLabelModule(ClassifyModule):
         meta = super().metadata()
         meta["options"]["thresholds"] = [round(float(t), 4) for t in self.thresholds.numpy()]
         return meta
+
+
+class MultipleChoiceModule(ServingModule):
+    """Multiple choice: question [B] and choices [B, C] strings -> probabilities [B, C] (softmax over
+    the choices), label_id [B] (the chosen index), logits [B, C]. Each (question, choice) pair is
+    tokenized as `[CLS] question [SEP] choice [SEP]`, longest_first to max_length, as
+    `bertkit.data.multiple_choice.featurize_multiple_choice`. Signatures: `serving_default`
+    (question, choices) and `token_ids` (int32 [B, C, S] inputs)."""
+
+    kind = "multiple-choice"
+
+    def __init__(self, model, tokenizer, max_length: int = 128):
+        super().__init__(model, tokenizer, max_length)
+
+    @staticmethod
+    def _outputs(logits) -> dict:
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
+                "label_id": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
+                                  tf.TensorSpec([None, None], tf.string, name="choices")], autograph=False)
+    def predict_choices(self, question, choices):
+        shape = tf.shape(choices)
+        questions = tf.reshape(tf.repeat(question[:, None], shape[1], axis=1), [-1])
+        flat = self.tokenizer(questions, tf.reshape(choices, [-1]))  # [B*C, S]
+        features = {k: tf.reshape(v, [shape[0], shape[1], tf.shape(v)[-1]]) for k, v in flat.items()}
+        return self._outputs(self.forward(features)["logits"])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.int32, name=s.name) for s in IDS],
+                 autograph=False)
+    def predict_ids(self, input_ids, token_type_ids, attention_mask):
+        return self._outputs(self._forward(input_ids, token_type_ids, attention_mask)["logits"])
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.predict_choices, "token_ids": self.predict_ids}
+
+    def sample_inputs(self, texts) -> dict:
+        choices = tf.stack([texts, texts[::-1], tf.fill(tf.shape(texts), "")], axis=1)  # [B, 3]
+        return {"serving_default": {"question": tf.fill(tf.shape(texts), "Which one?"), "choices": choices}}
 
 
 class EncoderModule(ServingModule):

@@ -53,6 +53,9 @@ class PreprocessorModule(tf.Module):
     def signatures(self) -> dict:
         return {"serving_default": self.__call__, "text": self.__call__, "text_pair": self.pack_pair}
 
+    def sample_inputs(self, texts) -> dict:
+        return {"serving_default": {"text": texts}, "text_pair": {"text": texts, "text_pair": texts[::-1]}}
+
     def metadata(self) -> dict:
         return {"kind": self.kind, "task": None, "labels": None, "options": {"seq_length": self.seq_length}}
 

@@ -74,6 +74,9 @@ class QaModule(ServingModule):
     def signatures(self) -> dict:
         return {"serving_default": self.predict, "token_ids": self.predict_ids}
 
+    def sample_inputs(self, texts) -> dict:
+        return {"serving_default": {"question": tf.constant(["What jumps?", "Who?"]), "context": texts}}
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _window_spans(self, windows, ctx, context_offset, width) -> dict:

@@ -34,7 +34,9 @@ def tflite_flatbuffer(model, batch_size: int | None = None, seq_length: int | No
       inputs named as MODEL_INPUT_KEYS.
     Raises: tf.lite's ConverterError if the model holds an op without a TFLite builtin.
     """
-    specs = [tf.TensorSpec([batch_size, seq_length], tf.int32, name=n) for n in MODEL_INPUT_KEYS]
+    # Multiple choice takes [batch, choices, seq]; the number of choices stays dynamic.
+    shape = [batch_size] + [None] * (getattr(model, "input_rank", 2) - 2) + [seq_length]
+    specs = [tf.TensorSpec(shape, tf.int32, name=n) for n in MODEL_INPUT_KEYS]
 
     @tf.function(input_signature=specs, autograph=False)
     def serving_default(*inputs):

@@ -4,6 +4,7 @@
 * BertForSequenceClassification: logits [B, num_labels] from the pooled output.
 * BertForTokenClassification: logits [B, S, num_labels] from the sequence output.
 * BertForQuestionAnswering: start_logits, end_logits [B, S] from the sequence output.
+* BertForMultipleChoice: logits [B, C] from the pooled output of each (context, choice) pair.
 """
 
 from __future__ import annotations
@@ -106,6 +107,23 @@ class BertForQuestionAnswering(_TaskModel):
         logits = self.head(sequence, training=training)  # [B, S, 2]
         start, end = tf.unstack(logits, axis=-1)
         return {"start_logits": start, "end_logits": end}
+
+
+class BertForMultipleChoice(_TaskModel):
+    """Inputs [B, C, S] (C choices, each a `[CLS] context [SEP] choice [SEP]` sequence); outputs
+    {"logits": [B, C]}: one score per choice from its pooled [CLS] output, for a softmax over the
+    choices (HF's BertForMultipleChoice: a 1-unit classifier shared by the choices)."""
+
+    head_outputs = 1
+    input_rank = 3
+
+    def call(self, inputs, training=False):
+        ids = inputs["input_ids"]
+        batch, choices = tf.shape(ids)[0], tf.shape(ids)[1]
+        flat = {k: tf.reshape(v, [-1, tf.shape(v)[-1]]) for k, v in inputs.items()}  # [B*C, S]
+        pooled = self.encoder(flat, training=training)["pooled_output"]
+        scores = self.head(pooled, training=training)  # [B*C, 1]
+        return {"logits": tf.reshape(scores, [batch, choices])}
 
 
 def build_task_model(task: str, config: BertConfig, num_labels: int = 2, encoder=None):

@@ -1,14 +1,15 @@
 """Fine-tuning tasks, each described once (task.py) and registered by its module: classify,
-regression, multilabel, ner, qa.
+regression, multilabel, ner, qa, multiple-choice.
 
 `finetune` and `FinetuneOptions` load TensorFlow when first used; the task classes, `evaluate` and
 `predict` do not (the TFLite runtime runs without it).
 """
 
-from . import classify, regression, multilabel, ner, qa  # noqa: F401  (registers the built-in tasks, in this order)
+from . import classify, regression, multilabel, ner, qa, multiple_choice  # noqa: F401  (registers the built-in tasks, in this order)
 from .classify import ClassifyTask  # noqa: F401
 from .inference import evaluate, predict  # noqa: F401
 from .multilabel import MultiLabelTask  # noqa: F401
+from .multiple_choice import MultipleChoiceTask  # noqa: F401
 from .ner import NerTask  # noqa: F401
 from .qa import QaTask  # noqa: F401
 from .regression import RegressionTask  # noqa: F401

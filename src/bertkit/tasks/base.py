@@ -98,6 +98,9 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     log.info("%s: %d training features, %d steps (%d per epoch)", task.name, n, steps, steps_per_epoch)
 
     set_precision(options.precision)
+    # Default: the whole step compiled on a GPU; on a CPU only the optimizer update, since the
+    # batches' widths vary and XLA:CPU compiles each new width for seconds.
+    xla_update = options.xla is None
     if options.xla is None:
         options = dataclasses.replace(options, xla=bool(tf.config.list_physical_devices("GPU")))
     dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
@@ -118,7 +121,8 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     trainer = Trainer(
         build, task.build_loss(), out_dir,
         TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
-                    xla=options.xla, checkpoint_every=steps_per_epoch, log_every=min(50, steps_per_epoch),
+                    xla=options.xla, xla_update=xla_update, checkpoint_every=steps_per_epoch,
+                    log_every=min(50, steps_per_epoch),
                     seed=options.seed, progress=options.progress),
         OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
                         total_steps=steps, weight_decay=options.weight_decay))

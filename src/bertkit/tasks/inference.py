@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..allocator import tune_malloc
-from ..data.common import INFERENCE_BATCH_SIZE, MODEL_INPUT_KEYS
+from ..data.common import INFERENCE_BATCH_SIZE, MODEL_INPUT_KEYS, row_lengths
 from ..pretrained import read_config, saved_labels
 from ..tf_start import quiet_tensorflow_start
 from ..tokenizer import load_tokenizer
@@ -50,7 +50,8 @@ def run_model(model: Any, features: dict, per_token: bool,
     Args:
       model: a task model (run as one traced graph, `training=False`), or a forward function
         {input name: int32 [B, S]} -> {output name: float32 [B, ...]} such as `LoadedModel.forward`.
-      features: int32 arrays `input_ids`, `token_type_ids`, `attention_mask` [N, L] (other keys ignored).
+      features: int32 arrays `input_ids`, `token_type_ids`, `attention_mask` [N, L] (or
+        [N, choices, L] for multiple choice; other keys ignored).
       per_token: the outputs have a sequence axis ([B, w] or [B, w, C]); they are returned padded
         to [N, L, ...] with PAD_LOGIT beyond each batch's width.
       batch_size: rows per forward call.
@@ -59,15 +60,15 @@ def run_model(model: Any, features: dict, per_token: bool,
     """
     tune_malloc()  # a training pipeline in this process may have shrunk malloc's thresholds
     mask = np.asarray(features["attention_mask"])
-    n, length = mask.shape
-    lengths = mask.sum(axis=1)
+    n, length = len(mask), mask.shape[-1]
+    lengths = row_lengths(mask)
     order = np.argsort(-lengths, kind="stable")  # longest first: the largest buffers are made once
     forward = graph_forward(model) if hasattr(model, "trainable_variables") else model  # Keras model or not
     results: dict[str, np.ndarray] = {}
     for start in range(0, n, batch_size):
         rows = order[start: start + batch_size]
         width = min(length, -(-max(int(lengths[rows].max()), 1) // pad_multiple) * pad_multiple)
-        outputs = forward({k: np.asarray(features[k])[rows, :width] for k in MODEL_INPUT_KEYS})
+        outputs = forward({k: np.asarray(features[k])[rows, ..., :width] for k in MODEL_INPUT_KEYS})
         for name, value in outputs.items():
             if name not in results:
                 shape = (n, length, *value.shape[2:]) if per_token else (n, *value.shape[1:])
@@ -86,7 +87,7 @@ def graph_forward(model) -> Forward:
     if forward is None:
         import tensorflow as tf
 
-        spec = {k: tf.TensorSpec([None, None], tf.int32) for k in MODEL_INPUT_KEYS}
+        spec = {k: tf.TensorSpec([None] * input_rank(model), tf.int32) for k in MODEL_INPUT_KEYS}
         graph = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
         def forward(inputs):
@@ -94,6 +95,11 @@ def graph_forward(model) -> Forward:
 
         object.__setattr__(model, "_bertkit_inference", forward)  # a plain attribute, not a tracked one
     return forward
+
+
+def input_rank(model) -> int:
+    """Rank of the model's inputs: 2 ([B, S]), or 3 for multiple choice ([B, choices, S])."""
+    return getattr(model, "input_rank", 2)
 
 
 @dataclasses.dataclass
