@@ -6,8 +6,10 @@ Endpoints
   POST /v1/predict   {"texts": [...]}                  classify, ner, encoder
                      {"pairs": [[a, b], ...]}          pair classifiers, encoder
                      {"questions": [...], "contexts": [...]}   qa
+                     {"questions": [...], "choices": [[...], ...]}  multiple-choice
                      TF Serving REST shapes: {"instances": [...]} (strings, [a, b] pairs or objects
-                     {"text"(, "text_pair")} / {"question", "context"}) -> {"predictions": [...]};
+                     {"text"(, "text_pair")} / {"question", "context"} / {"question", "choices"})
+                     -> {"predictions": [...]};
                      {"inputs": [...] or {"text": [...], ...}} -> {"outputs": {field: [...]}}
                      Also at POST /v1/models/<name>:predict.
   GET  /v1/model     task, labels, options, limits, batching statistics
@@ -192,11 +194,14 @@ def parse_payload(payload) -> tuple[str, list, str]:
         if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise RequestError(422, "'pairs' must be a list of [text, text_pair] lists")
         return "pairs", _pairs(pairs, "pairs"), "predictions"
+    if "choices" in payload:
+        return (*_parse_columns({"question": payload.get("questions"), "choices": payload["choices"]},
+                                "questions/choices"), "predictions")
     if "questions" in payload or "contexts" in payload:
         return (*_parse_columns({"question": payload.get("questions"), "context": payload.get("contexts")},
                                 "questions/contexts"), "predictions")
     raise RequestError(422, "expected one of the fields 'texts', 'pairs', 'questions' + 'contexts', "
-                            "'instances' or 'inputs'")
+                            "'questions' + 'choices', 'instances' or 'inputs'")
 
 
 def _parse_instances(instances) -> tuple[str, list]:
@@ -222,13 +227,24 @@ def _parse_columns(columns, where: str) -> tuple[str, list]:
     if not isinstance(columns, dict):
         raise RequestError(422, f"'{where}' must be a list of strings or an object of lists")
     fields = {k for k, v in columns.items() if v is not None}
+    if fields == {"question", "choices"}:
+        questions = _string_list(columns["question"], f"{where}.question")
+        choices = _list(columns["choices"], f"{where}.choices")
+        if len(choices) != len(questions):
+            raise RequestError(422, f"'{where}': question and choices must have the same length")
+        for i, options in enumerate(choices):
+            if not isinstance(options, list) or len(options) < 2:
+                raise RequestError(422, f"'{where}.choices' item {i} must be a list of at least 2 strings")
+            _string_list(options, f"{where}.choices item {i}")
+        return "choices", list(zip(questions, choices))
     for kind, names in (("qa", ("question", "context")), ("pairs", ("text", "text_pair")), ("texts", ("text",))):
         if fields == set(names):
             lists = [_string_list(columns[name], f"{where}.{name}") for name in names]
             if len({len(x) for x in lists}) > 1:
                 raise RequestError(422, f"'{where}': {' and '.join(names)} must have the same length")
             return kind, lists[0] if kind == "texts" else list(zip(*lists))
-    raise RequestError(422, f"'{where}' needs the fields text (+ text_pair) or question + context, "
+    raise RequestError(422, f"'{where}' needs the fields text (+ text_pair), question + context or "
+                            "question + choices, "
                             f"got {sorted(columns)}")
 
 
@@ -256,7 +272,7 @@ def check_limits(items: list, options: ServeOptions) -> None:
     if len(items) > options.max_items_per_request:
         raise RequestError(413, f"{len(items)} inputs in one request; the limit is {options.max_items_per_request}")
     for i, item in enumerate(items):
-        for text in (item,) if isinstance(item, str) else item:
+        for text in (item,) if isinstance(item, str) else _flat(item):
             if not text.strip():
                 raise RequestError(422, f"input {i} is empty or only whitespace")
             if len(text) > options.max_text_chars:
@@ -265,6 +281,11 @@ def check_limits(items: list, options: ServeOptions) -> None:
                 text.encode("utf-8")
             except UnicodeEncodeError:
                 raise RequestError(422, f"input {i} is not valid Unicode (lone surrogate)") from None
+
+
+def _flat(item) -> list[str]:
+    """The strings of an item: a pair, or a (question, [choices]) tuple."""
+    return [x for part in item for x in ([part] if isinstance(part, str) else part)]
 
 
 def columnar(results: list[dict]) -> dict:

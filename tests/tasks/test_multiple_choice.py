@@ -150,3 +150,38 @@ def test_export_serves_questions_with_choices(csqa_model, data, tmp_path):
     assert out["label_id"].numpy().tolist() == want.argmax(-1).tolist()
     empty = fn(question=tf.constant([], tf.string), choices=tf.zeros([0, 5], tf.string))
     assert empty["probabilities"].shape == (0, 5)
+
+    # The app file: int32 [1, choices, seq_length] inputs, any number of choices.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from bertkit.export.tflite import export_tflite
+
+    features = loaded.task.featurize(examples[:1], loaded.tokenizer, None)
+    runner = Interpreter(model_path=export_tflite(str(csqa_model), str(tmp_path / "mc.tflite"), seq_length=48)
+                         ).get_signature_runner("serving_default")
+    lite = runner(**{k: features[k][:, :, :48].astype(np.int32) for k in ("input_ids", "token_type_ids",
+                                                                           "attention_mask")})
+    np.testing.assert_allclose(lite["logits"], want[:1], atol=2e-5)
+
+
+def test_serve_answers_questions_with_choices(csqa_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bertkit.export import export_model
+    from bertkit.export.runtime import Predictor
+    from bertkit.serve import create_app
+
+    predictor = Predictor.load(export_model(str(csqa_model), str(tmp_path / "export"), verify=False))
+    questions = ["Where do fish live?", "What do you write with?"]
+    choices = [["water", "sky", "desert"], ["pen", "cloud"]]
+    with TestClient(create_app(predictor)) as client:
+        got = client.post("/v1/predict", json={"questions": questions, "choices": choices}).json()["predictions"]
+        same = client.post("/v1/predict", json={"instances": [{"question": q, "choices": c}
+                                                              for q, c in zip(questions, choices)]}).json()
+        bad = client.post("/v1/predict", json={"questions": ["q"], "choices": [["only one"]]})
+    assert same["predictions"] == got
+    assert bad.status_code == 422 and "at least 2 strings" in bad.json()["error"]
+    lines = [json.dumps({"question": q, "choices": c}) for q, c in zip(questions, choices)]
+    for row, want in zip(got, predict(str(csqa_model), lines, TASKS)):
+        assert row["choice"] == want["choice"] and len(row["probabilities"]) == len(want["probabilities"])
+        np.testing.assert_allclose(row["probabilities"], want["probabilities"], atol=1e-5)

@@ -6,7 +6,7 @@
 
 Results have the shapes `bertkit predict` prints (classify {label, probabilities}; regression {score}; multilabel {labels, probabilities};
 ner {entities};
-qa {answer, start, end, score}, plus the QA probability); encoders return {sentence_embedding}
+qa {answer, start, end, score}, plus the QA probability; multiple-choice {label, choice, probabilities}); encoders return {sentence_embedding}
 (or {pooled_output} when exported without pooling).
 """
 
@@ -15,12 +15,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context")}
+INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context"),
+               "choices": ("question", "choices")}
 # Which signature serves each input kind, per export kind.
 SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "regression": {"texts": "text", "pairs": "text_pair"},
               "multilabel": {"texts": "text", "pairs": "text_pair"},
               "ner": {"texts": "serving_default"},
-              "qa": {"qa": "serving_default"}, "encoder": {"texts": "text", "pairs": "text_pair"}}
+              "qa": {"qa": "serving_default"}, "multiple-choice": {"choices": "serving_default"},
+              "encoder": {"texts": "text", "pairs": "text_pair"}}
 
 
 def _check_servable(kind: str | None, source: str) -> None:
@@ -67,15 +69,22 @@ class Predictor:
         if kind not in self._functions:
             raise ValueError(f"this {self.kind} model takes {' or '.join(self.input_kinds)}, not {kind}")
         names = INPUT_KINDS[kind]
-        columns = [items] if len(names) == 1 else list(zip(*items))
-        inputs = {name: tf.constant(list(column), tf.string) for name, column in zip(names, columns)}
+        columns = [items] if len(names) == 1 else [list(c) for c in zip(*items)]
+        if kind == "choices":  # questions may have different numbers of choices: pad with "", mask after
+            width = max(len(c) for c in columns[1])
+            columns[1] = [list(c) + [""] * (width - len(c)) for c in columns[1]]
+        inputs = {name: tf.constant(column, tf.string) for name, column in zip(names, columns)}
         outputs = {k: v.numpy() for k, v in self._functions[kind](**inputs).items()}
-        return getattr(self, f"_format_{self.kind}")(outputs, len(items))
+        if kind == "choices":
+            outputs["choice_counts"] = [len(c) for _, c in items]
+            outputs["choice_texts"] = [c for _, c in items]
+        return getattr(self, f"_format_{self.kind.replace('-', '_')}")(outputs, len(items))
 
     def warm_up(self) -> None:
         """Runs every input kind once: the first call of a graph pays its optimisation."""
         for kind in self.input_kinds:
-            self.run(kind, ["warm up"] if kind == "texts" else [("warm up", "warm up")])
+            self.run(kind, ["warm up"] if kind == "texts" else
+                     [("warm up", ["warm up", "up"])] if kind == "choices" else [("warm up", "warm up")])
 
     # ---- outputs -> JSON-ready dicts ------------------------------------------------------
 
@@ -108,6 +117,20 @@ class Predictor:
         return [{"answer": out["answer"][i].decode("utf-8"), "start": int(out["start"][i]), "end": int(out["end"][i]),
                  "score": round(float(out["score"][i]), 4), "probability": round(float(out["probability"][i]), 4)}
                 for i in range(n)]
+
+    @staticmethod
+    def _format_multiple_choice(out: dict, n: int) -> list[dict]:
+        from ..tasks.multiple_choice import choice_probabilities
+
+        results = []
+        for i in range(n):
+            count = out["choice_counts"][i]
+            mask = np.arange(out["logits"].shape[1]) < count
+            probs = choice_probabilities(out["logits"][i:i + 1], mask[None])[0]
+            best = int(probs.argmax())  # padded choices have probability 0
+            results.append({"label": best, "choice": out["choice_texts"][i][best],
+                            "probabilities": [round(float(p), 6) for p in probs[:count]]})
+        return results
 
     @staticmethod
     def _format_encoder(out: dict, n: int) -> list[dict]:
