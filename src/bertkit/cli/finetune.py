@@ -29,7 +29,12 @@ def _data_flags(p) -> None:
                         help="classify/regression: the first row is a header")
     header.add_argument("--no-header", dest="header", action="store_false")
     g.add_argument("--max-length", type=int, help="max tokens per feature (classify/regression/ner 128, qa 384)")
-    g.add_argument("--doc-stride", type=int, help="qa: stride between context windows (128)")
+    g.add_argument("--doc-stride", type=int,
+                   help="qa: stride between context windows (128); classify/regression/multilabel: read a text "
+                        "longer than --max-length in windows this many pieces apart (default: cut it)")
+    g.add_argument("--window-pool", choices=["mean", "max"],
+                   help="classify/regression/multilabel with --doc-stride: a document's logits are the mean "
+                        "(default) or the max of its windows' logits")
     g.add_argument("--tag-scheme", choices=["file", "iob2"],
                    help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
     g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
@@ -48,8 +53,8 @@ def add_runtime_flag(p) -> None:
 
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
-            "per_label_threshold", "max_length", "doc_stride", "max_query_length", "articles", "skip_bad_answers",
-            "tag_scheme")
+            "per_label_threshold", "max_length", "doc_stride", "window_pool", "max_query_length", "articles",
+            "skip_bad_answers", "tag_scheme")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .common import make_dataset, pad_rows, read_text_lines  # noqa: F401  (make_dataset re-exported)
+from .common import doc_spans, make_dataset, pad_rows, read_text_lines  # noqa: F401  (make_dataset re-exported)
 
 log = logging.getLogger("bertkit.data")
 
@@ -60,7 +60,8 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
                              header: bool | None = None, delimiter: str | None = None,
                              quoting: str | None = None,
                              label_list: Sequence[str] | None = None) -> list[ClassificationExample]:
-    """Read a TSV/CSV (by delimiter or suffix: .csv -> comma, else tab) or JSON Lines file.
+    """Read a TSV/CSV (by delimiter or suffix: .csv -> comma, else tab) or JSON Lines file, or a
+    folder with one subfolder per class (`read_class_folders`).
 
     `delimiter`: "tab", "comma" (or the character itself); None chooses by suffix. `quoting`:
     "csv" (fields may be wrapped in `"` with inner quotes doubled, as GoEmotions writes them) or
@@ -76,7 +77,9 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     """
     path = os.fspath(path)
     delimiter = DELIMITERS.get(delimiter, delimiter)
-    if path.lower().endswith(JSONL_SUFFIXES) and delimiter is None:
+    if os.path.isdir(path):
+        examples = read_class_folders(path, has_labels)
+    elif path.lower().endswith(JSONL_SUFFIXES) and delimiter is None:
         examples = _read_jsonl(path, text_column, text_pair_column, label_column, has_labels)
     else:
         if delimiter is None:
@@ -91,6 +94,38 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     if label_list is not None and has_labels:
         encode_labels(examples, label_list)  # raises on the first unknown label
     return examples
+
+
+def read_class_folders(path: str, has_labels: bool = True) -> list[ClassificationExample]:
+    """The folder-per-class layout (`imdb/train/pos/*.txt`, as `keras.utils.text_dataset_from_directory`
+    reads it): each subfolder is a label, each file in it one example, its whole UTF-8 text (a final
+    newline removed). Files are taken in natural order (`2_x.txt` before `10_x.txt`); files beside the
+    subfolders and hidden files are ignored. Raises ValueError naming the folder when it has no
+    subfolder with files, or the file that is not UTF-8.
+    """
+    classes = sorted(d for d in os.listdir(path) if not d.startswith(".") and os.path.isdir(os.path.join(path, d)))
+    examples = []
+    for label in classes:
+        folder = os.path.join(path, label)
+        for name in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=_natural_key):
+            file = os.path.join(folder, name)
+            if not os.path.isfile(file):
+                continue
+            try:
+                with open(file, encoding="utf-8-sig", newline="") as f:
+                    text = f.read()
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{file}: not valid UTF-8 (byte {e.start})") from None
+            text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+            examples.append(ClassificationExample(text=text, label=label if has_labels else None, source=file))
+    if not examples:
+        raise ValueError(f"{path}: a folder of examples needs one subfolder per class holding the text files "
+                         "(e.g. train/pos/*.txt, train/neg/*.txt)")
+    return examples
+
+
+def _natural_key(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _read_delimited(path: str, delimiter: str, quoting: str) -> list[tuple[int, list[str]]]:
@@ -291,3 +326,49 @@ def featurize_classification(examples: Sequence[ClassificationExample], tokenize
             raise ValueError("examples have labels: pass label_list (e.g. infer_label_list(train))")
         features["labels"] = encode_labels(examples, label_list)
     return features
+
+
+def featurize_windows(examples: Sequence[ClassificationExample], tokenizer, *, max_length: int = 128,
+                      doc_stride: int = 128) -> dict[str, np.ndarray]:
+    """Single-text examples -> one row per window: {input_ids, token_type_ids, attention_mask: int32
+    [W, max_length], example_index: int32 [W]} (row w is a window of example `example_index[w]`).
+
+    A text of more than max_length - 2 pieces is cut into windows of max_length - 2 pieces whose
+    starts are `doc_stride` pieces apart, the last ending at the text's end (the SQuAD document
+    windows of google-research/bert, `doc_spans`); each row is `[CLS] window [SEP]`. A shorter text
+    gives one row, the same as `featurize_classification`. Targets are per example: index them
+    with `example_index` to train on windows. Raises ValueError for pair examples.
+    """
+    if any(e.text_pair is not None for e in examples):
+        raise ValueError("document windows (--doc-stride) take single texts, not text pairs")
+    if max_length < 3:
+        raise ValueError(f"max_length {max_length} leaves no room for text between [CLS] and [SEP]")
+    rows, owners = [], []
+    for i, e in enumerate(examples):
+        pieces = tokenizer.encode(e.text, add_special_tokens=False).ids
+        for start, length in doc_spans(len(pieces), max_length - 2, doc_stride):
+            rows.append([tokenizer.cls_id, *pieces[start:start + length], tokenizer.sep_id])
+            owners.append(i)
+    return {"input_ids": pad_rows(rows, max_length, tokenizer.pad_id),
+            "token_type_ids": np.zeros((len(rows), max_length), dtype=np.int32),
+            "attention_mask": pad_rows([[1] * len(r) for r in rows], max_length, 0),
+            "example_index": np.asarray(owners, dtype=np.int32)}
+
+
+WINDOW_POOLS = ("mean", "max")
+
+
+def pool_windows(logits: np.ndarray, example_index: np.ndarray, examples: int, mode: str = "mean") -> np.ndarray:
+    """Per-example outputs [N, ...] from per-window ones [W, ...]: the mean, or the elementwise max,
+    of each example's windows' logits (`mode`: WINDOW_POOLS)."""
+    if mode not in WINDOW_POOLS:
+        raise ValueError(f"window pooling must be one of {WINDOW_POOLS}, got {mode!r}")
+    logits = np.asarray(logits, dtype=np.float32)
+    if mode == "max":
+        out = np.full((examples, *logits.shape[1:]), -np.inf, dtype=np.float32)
+        np.maximum.at(out, example_index, logits)
+        return out
+    out = np.zeros((examples, *logits.shape[1:]), dtype=np.float32)
+    np.add.at(out, example_index, logits)
+    counts = np.bincount(example_index, minlength=examples).astype(np.float32)
+    return out / counts.reshape(-1, *[1] * (logits.ndim - 1))

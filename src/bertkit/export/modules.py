@@ -84,16 +84,41 @@ class ClassifyModule(ServingModule):
 
     Signatures: `text` (text), `text_pair` (text, text_pair), `token_ids`; `serving_default` is
     `text_pair` for a pair classifier, else `text`. Truncation: longest_first to max_length, as
-    `bertkit.data.classification.featurize_classification`.
+    `bertkit.data.classification.featurize_classification`; with `doc_stride`, `text` reads a long
+    text in windows and pools their logits (`window_pool`), as the model was fine-tuned.
     """
 
     kind = "classify"
 
-    def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128, pair: bool = False):
-        super().__init__(model, tokenizer, max_length, {"pair": pair})
+    def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128, pair: bool = False,
+                 doc_stride: int | None = None, window_pool: str = "mean"):
+        options = {"pair": pair, **({"doc_stride": doc_stride, "window_pool": window_pool} if doc_stride else {})}
+        super().__init__(model, tokenizer, max_length, options)
+        if doc_stride and pair:
+            raise ValueError("document windows (doc_stride) take single texts; export without pair")
+        if window_pool not in ("mean", "max"):
+            raise ValueError(f"window_pool must be 'mean' or 'max', got {window_pool!r}")
         self.labels_list = list(labels)
         self.pair = pair
+        self.doc_stride, self.window_pool = doc_stride, window_pool
         self.label_names = tf.constant(self.labels_list)
+
+    def _logits(self, text):
+        """[B, outputs]: of each text cut at max_length, or pooled over its document windows
+        (the spans of `bertkit.data.classification.featurize_windows`)."""
+        if not self.doc_stride:
+            return self.forward(self.tokenizer(text))["logits"]
+        from .text import doc_windows
+
+        pieces = self.tokenizer.tokenize(text)["ids"]  # ragged [B, (T)]
+        windows = doc_windows(pieces.row_lengths(), self.max_length - 2, self.doc_stride)
+        first = tf.cast(tf.gather(pieces.row_starts(), windows["example"]), tf.int32) + windows["start"]
+        positions = tf.ragged.range(first, first + windows["length"])  # ragged [R, (length)]
+        ids = tf.RaggedTensor.from_row_lengths(tf.gather(pieces.values, positions.values),
+                                               tf.cast(windows["length"], pieces.row_splits.dtype))
+        logits = self.forward(self.tokenizer.pack_pieces(ids))["logits"]  # [R, outputs]
+        pool = tf.math.unsorted_segment_mean if self.window_pool == "mean" else tf.math.unsorted_segment_max
+        return pool(logits, windows["example"], tf.shape(text)[0])
 
     def _outputs(self, logits) -> dict:
         probabilities = tf.nn.softmax(logits, axis=-1)
@@ -103,7 +128,7 @@ class ClassifyModule(ServingModule):
 
     @tf.function(input_signature=[TEXT], autograph=False)
     def predict_text(self, text):
-        return self._outputs(self.forward(self.tokenizer(text))["logits"])
+        return self._outputs(self._logits(text))
 
     @tf.function(input_signature=[TEXT, TEXT_PAIR], autograph=False)
     def predict_pair(self, text, text_pair):
@@ -124,8 +149,8 @@ class RegressionModule(ClassifyModule):
 
     kind = "regression"
 
-    def __init__(self, model, tokenizer, max_length: int = 128, pair: bool = False):
-        super().__init__(model, tokenizer, [], max_length=max_length, pair=pair)
+    def __init__(self, model, tokenizer, max_length: int = 128, pair: bool = False, **windows):
+        super().__init__(model, tokenizer, [], max_length=max_length, pair=pair, **windows)
         self.labels_list = None
 
     def _outputs(self, logits) -> dict:
@@ -140,8 +165,8 @@ class MultiLabelModule(ClassifyModule):
     kind = "multilabel"
 
     def __init__(self, model, tokenizer, labels: list[str], thresholds: list[float], max_length: int = 128,
-                 pair: bool = False):
-        super().__init__(model, tokenizer, labels, max_length=max_length, pair=pair)
+                 pair: bool = False, **windows):
+        super().__init__(model, tokenizer, labels, max_length=max_length, pair=pair, **windows)
         if len(thresholds) != len(labels):
             raise ValueError(f"{len(thresholds)} thresholds for {len(labels)} labels")
         self.thresholds = tf.constant([float(t) for t in thresholds], tf.float32)

@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from ..data.classification import (ClassificationExample, featurize_classification, infer_label_list,
-                                   read_classification_file)
+from ..data.classification import (ClassificationExample, encode_labels, featurize_classification,
+                                   featurize_windows, infer_label_list, pool_windows, read_classification_file)
 from ..metrics.classification import classification_metrics
 from .task import Task, register
 
@@ -26,8 +26,10 @@ class ClassifyTask(Task):
     metric = "accuracy"
     report_metrics = ("accuracy", "macro_f1")
     per_token = False
+    # doc_stride None: a text longer than max_length is cut at its end (head truncation); else it is
+    # read in windows doc_stride pieces apart, and the document's logits pool its windows' logits.
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
-                "header": None, "delimiter": None}
+                "header": None, "delimiter": None, "doc_stride": None, "window_pool": "mean"}
     transient = ("delimiter",)
     blank_prediction = {"label": None, "probabilities": None}
 
@@ -46,7 +48,13 @@ class ClassifyTask(Task):
     def export_module(self, model, tokenizer, labels, pair):
         from ..export.modules import ClassifyModule
 
-        return ClassifyModule(model, tokenizer, labels, max_length=self.options["max_length"], pair=self.pair(pair))
+        return ClassifyModule(model, tokenizer, labels, max_length=self.options["max_length"], pair=self.pair(pair),
+                              **self.window_options())
+
+    def window_options(self) -> dict:
+        """doc_stride / window_pool for an export module, when the model reads documents in windows."""
+        o = self.options
+        return {"doc_stride": o["doc_stride"], "window_pool": o["window_pool"]} if o.get("doc_stride") else {}
 
     def pair(self, pair: bool | None) -> bool:
         """Whether the export takes text pairs: as asked, else as the model was trained."""
@@ -60,9 +68,31 @@ class ClassifyTask(Task):
                                         delimiter=o["delimiter"], **extra)
 
     def featurize_texts(self, examples, tokenizer) -> dict:
-        """Model inputs of the examples' texts, labels left out (for tasks whose targets are not ids)."""
+        """Model inputs of the examples' texts, targets left out: one row per example, or with
+        `doc_stride` one per window plus `example_index` [W] (see `featurize_windows`)."""
+        if self.options.get("doc_stride"):
+            return featurize_windows(examples, tokenizer, max_length=self.options["max_length"],
+                                     doc_stride=self.options["doc_stride"])
         return featurize_classification([dataclasses.replace(e, label=None) for e in examples], tokenizer,
                                         max_length=self.options["max_length"])
+
+    def targets(self, examples, labels) -> np.ndarray:
+        """The examples' targets, one per example (label ids here; scores, label sets in subclasses)."""
+        return encode_labels(examples, labels)
+
+    def featurize_targets(self, examples, tokenizer, labels) -> dict:
+        """Inputs plus `labels`, per row: each window of a document gets the document's target."""
+        features = self.featurize_texts(examples, tokenizer)
+        if examples[0].label is not None:
+            targets = self.targets(examples, labels)
+            features["labels"] = targets[features["example_index"]] if "example_index" in features else targets
+        return features
+
+    def document_logits(self, examples, features, outputs) -> np.ndarray:
+        """Logits per example [N, ...]: the rows' own, or their windows' pooled by `window_pool`."""
+        if "example_index" not in features:
+            return outputs["logits"]
+        return pool_windows(outputs["logits"], features["example_index"], len(examples), self.options["window_pool"])
 
     def read(self, path, labels=None, train=False):
         return self.read_rows(path, label_list=labels)
@@ -71,14 +101,14 @@ class ClassifyTask(Task):
         return infer_label_list(examples)
 
     def featurize(self, examples, tokenizer, labels):
-        return featurize_classification(examples, tokenizer, label_list=labels if examples[0].label is not None
-                                        else None, max_length=self.options["max_length"])
+        return self.featurize_targets(examples, tokenizer, labels)
 
     def score(self, examples, features, outputs, labels):
-        return classification_metrics(features["labels"], outputs["logits"].argmax(-1))
+        return classification_metrics(self.targets(examples, labels),
+                                      self.document_logits(examples, features, outputs).argmax(-1))
 
     def format_predictions(self, examples, features, outputs, labels):
-        probs = softmax(outputs["logits"])
+        probs = softmax(self.document_logits(examples, features, outputs))
         return [{"label": labels[int(p.argmax())], "probabilities": [round(float(x), 6) for x in p]}
                 for p in probs]
 

@@ -60,7 +60,8 @@ class MultiLabelTask(ClassifyTask):
         from ..export.modules import MultiLabelModule
 
         return MultiLabelModule(model, tokenizer, labels, self.thresholds(labels).tolist(),
-                                max_length=self.options["max_length"], pair=self.pair(pair))
+                                max_length=self.options["max_length"], pair=self.pair(pair),
+                                **self.window_options())
 
     def read(self, path, labels=None, train=False):
         examples = self.read_rows(path, quoting=self.options["quoting"])
@@ -78,26 +79,24 @@ class MultiLabelTask(ClassifyTask):
             return read_label_names(self.options["label_names"])
         return infer_multilabel_list(examples)
 
-    def featurize(self, examples, tokenizer, labels):
-        features = self.featurize_texts(examples, tokenizer)
-        if examples[0].label is not None:
-            features["labels"] = encode_multilabels(examples, labels)
-        return features
+    def targets(self, examples, labels):
+        return encode_multilabels(examples, labels)
 
     def score(self, examples, features, outputs, labels):
-        predicted = sigmoid(outputs["logits"]) >= self.thresholds(labels)
-        return multilabel_metrics(features["labels"], predicted, label_names=labels)
+        predicted = sigmoid(self.document_logits(examples, features, outputs)) >= self.thresholds(labels)
+        return multilabel_metrics(self.targets(examples, labels), predicted, label_names=labels)
 
     def calibrate(self, examples, features, outputs, labels) -> dict:
         """Decision thresholds tuned on the dev outputs: {"threshold": t, "thresholds": [..] or None}."""
-        probabilities = sigmoid(outputs["logits"])
-        threshold = tune_threshold(features["labels"], probabilities)
-        per_label = (tune_label_thresholds(features["labels"], probabilities, threshold)
+        probabilities = sigmoid(self.document_logits(examples, features, outputs))
+        truth = self.targets(examples, labels)
+        threshold = tune_threshold(truth, probabilities)
+        per_label = (tune_label_thresholds(truth, probabilities, threshold)
                      if self.options["per_label_threshold"] else None)
         return {"threshold": threshold, "thresholds": per_label}
 
     def format_predictions(self, examples, features, outputs, labels):
-        probabilities = sigmoid(outputs["logits"])
+        probabilities = sigmoid(self.document_logits(examples, features, outputs))
         on = probabilities >= self.thresholds(labels)
         return [{"labels": [name for name, yes in zip(labels, row) if yes],
                  "probabilities": [round(float(p), 6) for p in probs]} for row, probs in zip(on, probabilities)]

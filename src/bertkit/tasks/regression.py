@@ -44,7 +44,8 @@ class RegressionTask(ClassifyTask):
     def export_module(self, model, tokenizer, labels, pair):
         from ..export.modules import RegressionModule
 
-        return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=self.pair(pair))
+        return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=self.pair(pair),
+                                **self.window_options())
 
     def read(self, path, labels=None, train=False):
         examples = self.read_rows(path)
@@ -55,14 +56,11 @@ class RegressionTask(ClassifyTask):
     def labels_from(self, examples):
         return None
 
-    def featurize(self, examples, tokenizer, labels):
-        features = self.featurize_texts(examples, tokenizer)
-        if examples[0].label is not None:
-            features["labels"] = parse_scores(examples)
-        return features
+    def targets(self, examples, labels):
+        return parse_scores(examples)
 
     def score(self, examples, features, outputs, labels):
-        return regression_metrics(features["labels"], outputs["logits"][:, 0])
+        return regression_metrics(self.targets(examples, labels), self.document_logits(examples, features, outputs)[:, 0])
 
     def format_predictions(self, examples, features, outputs, labels):
-        return [{"score": round(float(x), 6)} for x in outputs["logits"][:, 0]]
+        return [{"score": round(float(x), 6)} for x in self.document_logits(examples, features, outputs)[:, 0]]

@@ -133,6 +133,14 @@ class FastBertTokenizer(tf.Module):
         out = self._pack(a, b)
         return {k: v[0] for k, v in out.items()} if scalar else out
 
+    def pack_pieces(self, ids, pair_ids=None) -> dict:
+        """Model inputs from word-piece ids already cut out (ragged int [B, (T)], e.g. document
+        windows): `[CLS] A [SEP] (B [SEP])`, truncated and padded as this tokenizer is configured.
+        Tokenizers that return offsets need the texts: use `__call__`."""
+        if self.return_offsets:
+            raise ValueError("pack_pieces needs a tokenizer without return_offsets")
+        return self._pack({"ids": ids}, None if pair_ids is None else {"ids": pair_ids})
+
     def tokenize(self, texts) -> dict:
         """Word pieces of each string: dict of ragged [B, (T)] `ids`, `word_ids`, `starts`, `ends`."""
         texts = tf.convert_to_tensor(texts, tf.string)
