@@ -105,7 +105,9 @@ def register(subparsers) -> None:
 
     r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
                               description="Reads one input per line (a file or stdin): a text, 'text<TAB>pair' "
-                                          "for pair classifiers and regressors, 'question<TAB>context' for qa. Writes one JSON "
+                                          "for pair classifiers and regressors, 'question<TAB>context' for qa, "
+                                          "'question<TAB>choice<TAB>choice...' or a JSON object for "
+                                          "multiple-choice. Writes one JSON "
                                           "object per input line, in input order; a blank line gets the task's "
                                           "empty answer (e.g. {\"label\": null, ...}). Reads and writes in "
                                           "chunks, so memory stays flat on large files.")
