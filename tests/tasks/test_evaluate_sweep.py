@@ -19,20 +19,21 @@ WORD = st.text(st.characters(exclude_characters="\n\r\t \ufeff", exclude_categor
 SWEEP = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def tiny_finetuned(task, train, tiny_dir, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp(task) / "model"
+    assert cli(["finetune", task, "--init", str(tiny_dir), "--train", str(train), "--out", str(out),
+                "--max-steps", "2", "--batch-size", "8", "--no-xla"]) == 0
+    return str(out)
+
+
 @pytest.fixture(scope="module")
 def classifier(tiny_dir, data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("clf") / "model"
-    assert cli(["finetune", "classify", "--init", str(tiny_dir), "--train", str(data / "train.tsv"), "--out",
-                str(out), "--max-steps", "2", "--batch-size", "8", "--no-xla"]) == 0
-    return str(out)
+    return tiny_finetuned("classify", data / "train.tsv", tiny_dir, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def tagger(tiny_dir, data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ner") / "model"
-    assert cli(["finetune", "ner", "--init", str(tiny_dir), "--train", str(data / "train.conll"), "--out",
-                str(out), "--max-steps", "2", "--batch-size", "8", "--no-xla"]) == 0
-    return str(out)
+    return tiny_finetuned("ner", data / "train.conll", tiny_dir, tmp_path_factory)
 
 
 @SWEEP
