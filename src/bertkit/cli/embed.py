@@ -110,6 +110,7 @@ def _load_index(path: str, key: str):
 def run(args) -> int:
     from ..data.common import iter_text_lines
     from ..embeddings import Embedder
+    from .progress import with_progress
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
@@ -119,7 +120,8 @@ def run(args) -> int:
                         runtime=args.runtime, batch_size=args.batch_size)
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     try:
-        chunks = embedder.iter_encode(text for _, text in iter_text_lines(source, args.input or "<stdin>"))
+        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "embed")
+        chunks = embedder.iter_encode(text for _, text in lines)
         if args.output and args.output.endswith(".npy"):
             write_npy(args.output, chunks, embedder.dimension)
         else:

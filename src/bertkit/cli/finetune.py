@@ -148,13 +148,14 @@ def run_predict(args) -> int:
     from ..data.common import iter_text_lines
     from ..tasks import TASKS
     from ..tasks.inference import iter_predictions
+    from .progress import with_progress
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        lines = iter_text_lines(source, args.input or "<stdin>")
+        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "predict")
         for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size,
                                        runtime=args.runtime):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
