@@ -139,3 +139,35 @@ def test_search_command_reuses_its_index(minilm_path, sentences, tmp_path):
     changed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert changed.returncode == 0 and "made from another corpus or model" in changed.stderr
     assert json.loads(changed.stdout.splitlines()[0])["results"][0]["text"] in sentences[60:120]
+
+
+@pytest.mark.parametrize("mode", ["folder", "cls"])
+def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, sentences, tmp_path, mode):
+    """`bertkit export --kind encoder` with the default pooling ("auto") reads the sentence-transformers
+    files (mean + Normalize + max_seq_length 256 here; a copy set to cls pooling without Normalize);
+    the SavedModel, run where bertkit is not imported, gives sentence-transformers' embeddings."""
+    from tests.export.conftest import run_fresh
+
+    folder = minilm_path
+    if mode == "cls":
+        folder = tmp_path / "model"
+        shutil.copytree(minilm_path, folder)
+        config = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        config.update({k: k == "pooling_mode_cls_token" for k in config if k.startswith("pooling_mode_")})
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+        modules = json.loads((folder / "modules.json").read_text())
+        (folder / "modules.json").write_text(json.dumps([m for m in modules if not m["type"].endswith("Normalize")]))
+    out = tmp_path / "export"
+    subprocess.run([BERTKIT, "export", "--model", str(folder), "--kind", "encoder", "--out", str(out),
+                    "--no-verify"], check=True, capture_output=True)
+    version = next(out.iterdir())
+    metadata = json.loads((version / "assets.extra" / "bertkit_export.json").read_text())
+    assert metadata["options"]["pooling"] == ("mean" if mode == "folder" else "cls")
+    assert metadata["options"]["normalize"] == (mode == "folder") and metadata["options"]["max_length"] == 256
+    texts = sentences if mode == "folder" else sentences[::4]
+    got = run_fresh([{"name": "st", "path": str(version), "signature": "serving_default",
+                      "inputs": {"text": texts}}], tmp_path)["results"]["st"]
+    got = np.array(got["sentence_embedding"], dtype=np.float32)
+    want = st.SentenceTransformer(str(folder), device="cpu").encode(texts)
+    assert cosines(got, want).min() >= 0.99999
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), np.linalg.norm(want, axis=1), rtol=1e-4)

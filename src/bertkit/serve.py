@@ -12,6 +12,8 @@ Endpoints
                      -> {"predictions": [...]};
                      {"inputs": [...] or {"text": [...], ...}} -> {"outputs": {field: [...]}}
                      Also at POST /v1/models/<name>:predict.
+  POST /v1/embed     {"texts": [...]} -> {"embeddings": [[...], ...]}: an encoder export's
+                     sentence embeddings (its pooling and normalisation, e.g. sentence-transformers')
   GET  /v1/model     task, labels, options, limits, batching statistics
   GET  /healthz      {"status": "ok"} once the model is loaded and warmed up
 
@@ -343,6 +345,21 @@ def create_app(predictor, options: ServeOptions | None = None, warm_up: bool = T
         log.debug("%d %s in %.1f ms", len(items), kind, 1000 * (time.perf_counter() - start))
         return {"predictions": results} if style == "predictions" else {"outputs": columnar(results)}
 
+    async def embed(request: Request):
+        kind, items, _ = parse_payload(await read_json(request, options.max_body_bytes))
+        if predictor.kind != "encoder":
+            raise RequestError(422, f"this is a {predictor.kind} model; /v1/embed serves encoder exports "
+                                    "(bertkit export --kind encoder)")
+        if kind != "texts":
+            raise RequestError(422, f"/v1/embed takes texts, not {kind}")
+        check_limits(items, options)
+        results = await batcher.submit(kind, items)
+        if "sentence_embedding" not in results[0]:
+            raise RequestError(422, "this encoder was exported without pooling (--pooling none); it has no "
+                                    "sentence embedding")
+        return {"embeddings": [r["sentence_embedding"] for r in results]}
+
+    app.add_api_route("/v1/embed", embed, methods=["POST"])
     app.add_api_route("/v1/predict", predict, methods=["POST"])
     app.add_api_route("/v1/models/{name}:predict", predict, methods=["POST"])
     return app

@@ -95,3 +95,19 @@ def test_bertkit_serve_on_loopback(exports, real_inputs):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_embed_endpoint_serves_an_encoder_export(exports, real_inputs):
+    import numpy as np
+    import tensorflow as tf
+
+    texts = real_inputs["texts"][:5]
+    with TestClient(create_app(Predictor.load(exports["encoder"]), ServeOptions(max_wait_ms=1))) as client:
+        got = client.post("/v1/embed", json={"texts": texts}).json()["embeddings"]
+        pairs = client.post("/v1/embed", json={"pairs": [["a", "b"]]})
+    with TestClient(create_app(Predictor.load(exports["classify"]))) as client:
+        wrong = client.post("/v1/embed", json={"texts": ["a"]})
+    want = tf.saved_model.load(exports["encoder"]).signatures["text"](text=tf.constant(texts))["sentence_embedding"]
+    np.testing.assert_allclose(np.array(got), want.numpy(), atol=1e-6)
+    assert pairs.status_code == 422 and "takes texts" in pairs.json()["error"]
+    assert wrong.status_code == 422 and "/v1/embed serves encoder exports" in wrong.json()["error"]

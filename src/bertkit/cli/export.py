@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from ..embeddings import POOLING_MODES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export", help="export a model as a SavedModel that takes raw strings",
         description="Writes OUT/<version>/ (TF Serving layout) with tokenization and post-processing inside "
                     "the graph. A fine-tuned model gets its task's signatures; --kind encoder exports the "
-                    "encoder (sequence/pooled output, mean-pooled sentence embedding); --kind preprocessor "
+                    "encoder (sequence/pooled output, and a sentence embedding pooled as the folder's sentence-transformers "
+                    "files say, else mean-pooled); --kind preprocessor "
                     "the tokenizer alone (TF Hub BERT-preprocess convention). Load with "
                     "`import tensorflow_text` then tf.saved_model.load.")
     p.add_argument("--model", required=True, help="model directory (bertkit / HF / Google checkpoint)")
@@ -24,9 +27,12 @@ def register(subparsers) -> None:
     pair.add_argument("--pair", dest="pair", action="store_true", default=None,
                       help="classify: serving_default takes (text, text_pair) (default: as fine-tuned)")
     pair.add_argument("--no-pair", dest="pair", action="store_false")
-    p.add_argument("--pooling", choices=["mean", "none"], default="mean",
-                   help="encoder: add a mean-pooled sentence_embedding output (default) or not")
-    p.add_argument("--normalize", action="store_true", help="encoder: L2-normalise the sentence embedding")
+    p.add_argument("--pooling", choices=["auto", *POOLING_MODES, "none"], default="auto",
+                   help="encoder: how the sentence_embedding output pools the tokens; auto (default): as the "
+                        "folder's sentence-transformers files say (mode, Normalize, max_seq_length), else mean; "
+                        "none: no sentence_embedding")
+    p.add_argument("--normalize", action="store_true",
+                   help="encoder: L2-normalise the sentence embedding (auto also does when the folder says so)")
     p.add_argument("--seq-length", type=int,
                    help="preprocessor / tflite: sequence length (default 128, or the model's positions if fewer)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
@@ -43,13 +49,13 @@ def run_export(args) -> int:
         print(f"exported to {export_tflite(args.model, args.out, seq_length=args.seq_length)}")
         return 0
     if args.kind == "encoder":
-        options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else "mean",
+        options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else args.pooling,
                    "normalize": args.normalize}
     elif args.kind == "preprocessor":
         options = {"seq_length": args.seq_length}
     else:
         options = {"max_length": args.max_length, "pair": args.pair,
-                   "pooling": None if args.pooling == "none" else "mean", "normalize": args.normalize}
+                   "pooling": None if args.pooling == "none" else args.pooling, "normalize": args.normalize}
     try:
         path = export_model(args.model, args.out, args.kind, version=args.version, verify=args.verify,
                             overwrite=args.overwrite, **options)

@@ -29,7 +29,7 @@ SAMPLE_TEXTS = ["The quick brown fox jumps over the lazy dog.", "Héllo, wörld!
 
 
 def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None = None, pair: bool | None = None,
-                 pooling: str | None = "mean", normalize: bool = False, seq_length: int | None = None):
+                 pooling: str | None = "auto", normalize: bool = False, seq_length: int | None = None):
     """The tf.Module that `export_model` saves, in memory (the server also runs it directly).
 
     Task options (max_length, doc_stride, ...) come from the model's config.json
@@ -59,8 +59,15 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
 
         return PreprocessorModule(tokenizer, seq_length=seq_length)
     if kind == "encoder":
+        from ..embeddings import read_pooling_config
         from .modules import EncoderModule
 
+        # "auto": as the folder's sentence-transformers files say (pooling mode, Normalize,
+        # max_seq_length), else mean pooling over the model's positions.
+        st = read_pooling_config(model_dir)
+        if pooling == "auto":
+            pooling, normalize = st.mode, normalize or st.normalize
+            max_length = max_length or st.max_seq_length
         return EncoderModule(load_pretrained(model_dir, config), tokenizer,
                              max_length=max_length or config.max_position_embeddings,
                              pooling=pooling, normalize=normalize)
@@ -108,7 +115,7 @@ def export_model(model_dir: str, export_dir: str, kind: str = "auto", *, version
                        version=version, overwrite=overwrite)
 
 
-def export_encoder(model_dir: str, export_dir: str, *, pooling: str | None = "mean", normalize: bool = False,
+def export_encoder(model_dir: str, export_dir: str, *, pooling: str | None = "auto", normalize: bool = False,
                    **kwargs) -> str:
     return export_model(model_dir, export_dir, "encoder", pooling=pooling, normalize=normalize, **kwargs)
 

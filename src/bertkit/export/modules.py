@@ -222,27 +222,29 @@ class MultipleChoiceModule(ServingModule):
 
 class EncoderModule(ServingModule):
     """The encoder alone: sequence_output [B, S, H], pooled_output [B, H], input_mask [B, S], and
-    with `pooling="mean"` a sentence_embedding [B, H] (mean of the unpadded token vectors, [CLS]
-    and [SEP] included as in sentence-transformers; L2-normalised if `normalize`)."""
+    with a `pooling` mode (sentence-transformers' mean / cls / max / mean_sqrt_len, see
+    bertkit.model.pooling) a sentence_embedding [B, H], L2-normalised if `normalize`."""
 
     kind = "encoder"
 
     def __init__(self, encoder, tokenizer, max_length: int = 512, pooling: str | None = "mean",
                  normalize: bool = False):
-        if pooling not in (None, "mean"):
-            raise ValueError(f"pooling must be 'mean' or None, got {pooling!r}")
+        from ..embeddings import POOLING_MODES
+
+        if pooling is not None and pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)} or None, got {pooling!r}")
         super().__init__(encoder, tokenizer, max_length, {"pooling": pooling, "normalize": normalize})
         self.pooling, self.normalize = pooling, normalize
 
     def _outputs(self, outputs: dict, attention_mask) -> dict:
+        from ..model.pooling import pool
+
         result = {"sequence_output": outputs["sequence_output"], "pooled_output": outputs["pooled_output"],
                   "input_mask": attention_mask}
-        if self.pooling == "mean":
-            mask = tf.cast(attention_mask, outputs["sequence_output"].dtype)[:, :, None]
-            total = tf.reduce_sum(outputs["sequence_output"] * mask, axis=1)
-            embedding = total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-            if self.normalize:
-                embedding = tf.math.l2_normalize(embedding, axis=-1, epsilon=1e-24)
+        if self.pooling is not None:
+            embedding = pool(outputs["sequence_output"], attention_mask, self.pooling)
+            if self.normalize:  # sentence-transformers' Normalize: x / max(||x||, 1e-12)
+                embedding = embedding / tf.maximum(tf.norm(embedding, axis=-1, keepdims=True), 1e-12)
             result["sentence_embedding"] = embedding
         return result
 
