@@ -349,14 +349,14 @@ def create_app(predictor, options: ServeOptions | None = None, warm_up: bool = T
         kind, items, _ = parse_payload(await read_json(request, options.max_body_bytes))
         if predictor.kind != "encoder":
             raise RequestError(422, f"this is a {predictor.kind} model; /v1/embed serves encoder exports "
-                                    "(bertkit export --kind encoder)")
+                                    "(`bertkit export --kind encoder`)")
         if kind != "texts":
             raise RequestError(422, f"/v1/embed takes texts, not {kind}")
         check_limits(items, options)
         results = await batcher.submit(kind, items)
         if "sentence_embedding" not in results[0]:
-            raise RequestError(422, "this encoder was exported without pooling (--pooling none); it has no "
-                                    "sentence embedding")
+            raise RequestError(422, "this encoder was exported without pooling (`bertkit export --pooling none`); "
+                                "it has no sentence embedding")
         return {"embeddings": [r["sentence_embedding"] for r in results]}
 
     app.add_api_route("/v1/embed", embed, methods=["POST"])

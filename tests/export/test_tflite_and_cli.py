@@ -68,10 +68,11 @@ def test_tflite_refuses_an_encoder(minilm_path, tmp_path):
 @pytest.mark.parametrize("argv, kind, options", [
     (["--kind", "encoder", "--pooling", "none", "--max-length", "64"], "encoder",
      {"max_length": 64, "pooling": None, "normalize": False}),
-    (["--kind", "encoder", "--normalize"], "encoder", {"max_length": None, "pooling": "mean", "normalize": True}),
+    (["--kind", "encoder", "--normalize"], "encoder", {"max_length": None, "pooling": "auto", "normalize": True}),
+    (["--kind", "encoder", "--pooling", "cls"], "encoder", {"max_length": None, "pooling": "cls", "normalize": False}),
     (["--kind", "preprocessor", "--seq-length", "64"], "preprocessor", {"seq_length": 64}),
     (["--pair", "--version", "3", "--no-verify"], "auto",
-     {"max_length": None, "pair": True, "pooling": "mean", "normalize": False}),
+     {"max_length": None, "pair": True, "pooling": "auto", "normalize": False}),
 ])
 def test_export_cli_flags(monkeypatch, capsys, argv, kind, options):
     import bertkit.export as export
