@@ -11,13 +11,14 @@ inference_mode; KerasHub's backbone under its own tf.function(jit_compile=True).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from timing import interleaved  # noqa: E402  (benchmarks/timing.py)
+from timing import cpu_header, interleaved  # noqa: E402  (benchmarks/timing.py)
 
 
 def make_inputs(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
@@ -106,6 +107,7 @@ def main() -> None:
     args = p.parse_args()
     import torch
 
+    print(f"cpu: {json.dumps(cpu_header())}")
     print(f"CPU threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
     header = f"{'config':8} {'peer':9} {'seq/s @' + str(args.batch):>12} {'ms @1':>8}"
     print(header)

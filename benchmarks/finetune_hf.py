@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 import torch
+from timing import cpu_header  # benchmarks/timing.py (no bertkit import)
 
 # --- data ---------------------------------------------------------------------------------------
 
@@ -487,7 +488,7 @@ def main(argv=None):
               "steps_per_epoch": steps_per_epoch, "train_seconds": round(train_seconds, 2),
               "seconds_per_epoch": round(train_seconds / step * steps_per_epoch, 2),
               "learning_rate": args.learning_rate, "batch_size": args.batch_size, "epochs": args.epochs,
-              "torch": torch.__version__, "history": history}
+              "torch": torch.__version__, "history": history, "cpu": cpu_header()}
     if history:
         result["best"] = max(history, key=lambda m: m[main_metric])
     print(json.dumps(result))

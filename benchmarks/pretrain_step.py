@@ -14,13 +14,14 @@ masked positions each, random ids, vocab 30522. Reports sequences/s and model FL
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from timing import interleaved  # noqa: E402  (benchmarks/timing.py)
+from timing import cpu_header, interleaved  # noqa: E402  (benchmarks/timing.py)
 
 SEQ, PREDS, VOCAB = 128, 20, 30522
 
@@ -156,6 +157,7 @@ def main() -> None:
     args = p.parse_args()
     from bertkit.config import BertConfig
 
+    print(f"cpu: {json.dumps(cpu_header())}")
     peak = matmul_peak()
     print(f"measured matmul peak: fp32 {peak['float32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bfloat16'] / 1e9:.0f} GFLOP/s")
     print(f"{'config':7} {'peer':13} {'batch':>5} {'seq/s':>8} {'MFU':>6}")

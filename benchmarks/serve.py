@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from timing import cpu_header  # noqa: E402  (benchmarks/timing.py)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
@@ -173,6 +175,7 @@ def main(argv=None) -> int:
     results = [run_mode("one at a time", export, texts, args, 1),
                run_mode("dynamic batching", export, texts, args, args.max_batch_size)]
     speedup = results[1]["throughput"] / results[0]["throughput"]
+    print(f"cpu: {json.dumps(cpu_header())}")
     print(f"\n{args.requests} requests x 1 text, {args.clients} clients, texts={args.texts} "
           f"(mean {pieces:.0f} pieces, max_length {args.max_length}), {os.cpu_count()} CPUs, model {export}\n")
     print("| mode | max batch | mean batch | model ms/item | req/s | p50 ms | p99 ms | failed |")

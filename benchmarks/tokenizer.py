@@ -13,6 +13,7 @@ trainer is timed on the whole 10 MB Gutenberg set (target: under 60 s).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from timing import cpu_header  # noqa: E402  (benchmarks/timing.py)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -102,6 +105,7 @@ def main() -> int:
     if not GUTENBERG.exists():
         print(f"{GUTENBERG} not found", file=sys.stderr)
         return 1
+    print(f"cpu: {json.dumps(cpu_header())}")
     lines = gutenberg_lines(args.batch)
     mb = sum(len(ln.encode("utf-8")) for ln in lines) / 1e6
     print(f"batch: {len(lines)} Gutenberg lines, {mb:.2f} MB; {os.cpu_count()} CPU cores; best of {args.repeats}")
