@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
-import numpy as np
-from timing import cpu_header, interleaved
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from timing import cpu_header, interleaved  # noqa: E402  (benchmarks/timing.py)
 
 
 def first_call(fn) -> float:
