@@ -25,6 +25,20 @@ from .task import Task
 log = logging.getLogger("bertkit")
 
 
+# steps x weights from which a CPU run compiles its optimizer update with XLA: the compiled update
+# saves ~3 ns per weight and step (MiniLM on a Zen 3: 136 -> 61 ms for 22.7M weights) against ~4 s
+# of compilation, so it pays from about 55 MiniLM steps; set above that, as short runs gain nothing
+# measurable (an 87-step MiniLM epoch: the same time either way).
+XLA_UPDATE_MIN_WORK = 5e9
+
+
+def approx_weights(config) -> int:
+    """Trainable weights of the encoder, roughly (embeddings + blocks; biases and norms left out)."""
+    h = config.hidden_size
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h
+    return embeddings + config.num_hidden_layers * (4 * h * h + 2 * h * config.intermediate_size)
+
+
 @dataclasses.dataclass
 class FinetuneOptions:
     """Hyper-parameters of a fine-tuning run (CLI flags map 1:1)."""
@@ -36,10 +50,12 @@ class FinetuneOptions:
     weight_decay: float = 0.01
     accumulation_steps: int = 1
     precision: str = "fp32"
-    # XLA-compile the training step. None: on GPUs yes; on CPUs no, since fine-tuning batches vary in
-    # width and XLA compiles each width anew, while graph mode pads less and uses oneDNN's kernels:
-    # on 2 CPU cores MiniLM fine-tuned 1.8x faster without XLA (README, "Real data").
-    xla: bool | None = None
+    # XLA-compile the training step: True (all of it), "update" (only clipping + the optimizer update,
+    # whose shapes never change), False (nothing). None: all of it on GPUs; on CPUs not the step,
+    # since fine-tuning batches vary in width and XLA:CPU compiles each width anew (15-18 s for
+    # MiniLM), and the update only when the run is long enough to repay its compilation (~4 s):
+    # XLA_UPDATE_MIN_WORK. docs/benchmarks.md, "Where the epoch's time goes".
+    xla: bool | str | None = None
     freeze_encoder: bool = False
     freeze_layers: int = 0  # embeddings + the lowest N blocks
     patience: int | None = None  # epochs without dev improvement before stopping
@@ -98,11 +114,13 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     log.info("%s: %d training features, %d steps (%d per epoch)", task.name, n, steps, steps_per_epoch)
 
     set_precision(options.precision)
-    # Default: the whole step compiled on a GPU; on a CPU only the optimizer update, since the
-    # batches' widths vary and XLA:CPU compiles each new width for seconds.
-    xla_update = options.xla is None
+    xla_update = options.xla == "update"
     if options.xla is None:
-        options = dataclasses.replace(options, xla=bool(tf.config.list_physical_devices("GPU")))
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        xla_update = not gpu and steps * approx_weights(config) >= XLA_UPDATE_MIN_WORK
+        options = dataclasses.replace(options, xla=gpu)
+    elif options.xla == "update":
+        options = dataclasses.replace(options, xla=False)
     dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
                            seed=options.seed, bucket=True, drop_remainder=True, sequence_labels=task.per_token,
                            pad_multiple=options.pad_multiple or (32 if options.xla else 8))
