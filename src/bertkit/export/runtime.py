@@ -122,15 +122,11 @@ class Predictor:
     def _format_multiple_choice(out: dict, n: int) -> list[dict]:
         from ..tasks.multiple_choice import choice_probabilities
 
-        results = []
-        for i in range(n):
-            count = out["choice_counts"][i]
-            mask = np.arange(out["logits"].shape[1]) < count
-            probs = choice_probabilities(out["logits"][i:i + 1], mask[None])[0]
-            best = int(probs.argmax())  # padded choices have probability 0
-            results.append({"label": best, "choice": out["choice_texts"][i][best],
-                            "probabilities": [round(float(p), 6) for p in probs[:count]]})
-        return results
+        counts = np.asarray(out["choice_counts"])
+        probabilities = choice_probabilities(out["logits"], np.arange(out["logits"].shape[1]) < counts[:, None])
+        best = probabilities.argmax(-1)  # padded choices have probability 0
+        return [{"label": int(best[i]), "choice": out["choice_texts"][i][best[i]],
+                 "probabilities": [round(float(p), 6) for p in probabilities[i, :counts[i]]]} for i in range(n)]
 
     @staticmethod
     def _format_encoder(out: dict, n: int) -> list[dict]:
