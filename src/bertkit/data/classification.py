@@ -86,7 +86,7 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
             delimiter = "," if path.lower().endswith(".csv") else "\t"
         if quoting not in (None, "csv", "none"):
             raise ValueError(f"quoting must be 'csv' or 'none', got {quoting!r}")
-        rows = _read_delimited(path, delimiter, quoting or ("none" if delimiter == "\t" else "csv"))
+        rows = read_delimited(path, delimiter, quoting or ("none" if delimiter == "\t" else "csv"))
         cols = [parse_column(c) for c in (text_column, text_pair_column, label_column)]
         examples = _rows_to_examples(path, rows, *cols, has_labels, header, label_list)
     if not examples:
@@ -128,7 +128,7 @@ def _natural_key(name: str):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _read_delimited(path: str, delimiter: str, quoting: str) -> list[tuple[int, list[str]]]:
+def read_delimited(path: str, delimiter: str, quoting: str) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank rows: a plain split, or the csv module's quoting."""
     lines = read_text_lines(path)
     if quoting == "none":

@@ -19,9 +19,7 @@ authors' baseline and HF's BertForMultipleChoice recipes do.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import os
 import re
@@ -29,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .classification import ClassificationExample, featurize_classification
+from .classification import ClassificationExample, featurize_classification, read_delimited
 from .common import read_text_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -142,33 +140,26 @@ def _read_jsonl(path: str) -> list[MultipleChoiceExample]:
 
 
 def _read_swag_csv(path: str) -> list[MultipleChoiceExample]:
-    lines = read_text_lines(path)
-    reader = csv.reader(io.StringIO("\n".join(lines)), strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return []
-        endings = sorted((int(m.group(1)), i) for i, name in enumerate(header) if (m := _ENDING.match(name)))
-        missing = [name for name in ("sent1", "sent2") if name not in header]
-        if missing or len(endings) < 2:
-            raise ValueError(f"{path}:1: a multiple-choice CSV needs SWAG's columns sent1, sent2, ending0, "
-                             f"ending1, ... (and label); found {', '.join(header)}")
-        s1, s2 = header.index("sent1"), header.index("sent2")
-        label = header.index("label") if "label" in header else None
-        examples, end = [], 1
-        for fields in reader:
-            start, end = end + 1, reader.line_num
-            if not any(f.strip() for f in fields):
-                continue
-            where = f"{path}:{start}"
-            if len(fields) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} columns, found {len(fields)}")
-            choices = tuple(f"{fields[s2]} {fields[i]}" for _, i in endings)
-            answer = fields[label] if label is not None else None
-            examples.append(MultipleChoiceExample(fields[s1], choices,
-                                                  _answer_index(answer, None, len(choices), where), where))
-    except csv.Error as e:
-        raise ValueError(f"{path}:{reader.line_num}: {e}") from None
+    rows = read_delimited(path, ",", "csv")  # (line, fields) of the non-blank rows; errors name the line
+    if not rows:
+        return []
+    header = rows[0][1]
+    endings = sorted((int(m.group(1)), i) for i, name in enumerate(header) if (m := _ENDING.match(name)))
+    missing = [name for name in ("sent1", "sent2") if name not in header]
+    if missing or len(endings) < 2:
+        raise ValueError(f"{path}:{rows[0][0]}: a multiple-choice CSV needs SWAG's columns sent1, sent2, ending0, "
+                         f"ending1, ... (and label); found {', '.join(header)}")
+    s1, s2 = header.index("sent1"), header.index("sent2")
+    label = header.index("label") if "label" in header else None
+    examples = []
+    for line, fields in rows[1:]:
+        where = f"{path}:{line}"
+        if len(fields) != len(header):
+            raise ValueError(f"{where}: expected {len(header)} columns, found {len(fields)}")
+        choices = tuple(f"{fields[s2]} {fields[i]}" for _, i in endings)
+        answer = fields[label] if label is not None else None
+        examples.append(MultipleChoiceExample(fields[s1], choices, _answer_index(answer, None, len(choices), where),
+                                              where))
     return examples
 
 
