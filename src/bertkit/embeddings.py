@@ -75,10 +75,40 @@ def read_pooling_config(model_dir: str) -> PoolingConfig:
     return PoolingConfig(mode, normalize, max_seq_length)
 
 
+POOLING_FLAGS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+                 "max": "pooling_mode_max_tokens", "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens"}
+
+
+def write_sentence_transformers_files(out_dir: str, pooling: PoolingConfig, hidden_size: int) -> None:
+    """Writes the files that make `out_dir` (a HF BertModel folder) a sentence-transformers model:
+    modules.json (Transformer, Pooling, and Normalize when `pooling.normalize`),
+    1_Pooling/config.json and sentence_bert_config.json, as sentence-transformers saves them."""
+    from .files import write_atomically
+
+    def write_json(path, value):
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(value, f, indent=2)
+                f.write("\n")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomically(path, write)
+
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling")] + ([("2_Normalize", "Normalize")] if pooling.normalize else [])
+    write_json(os.path.join(out_dir, "1_Pooling", "config.json"),
+               {"word_embedding_dimension": hidden_size,
+                **{flag: mode == pooling.mode for mode, flag in POOLING_FLAGS.items()}})
+    if pooling.normalize:
+        os.makedirs(os.path.join(out_dir, "2_Normalize"), exist_ok=True)
+    write_json(os.path.join(out_dir, "sentence_bert_config.json"),
+               {"max_seq_length": pooling.max_seq_length, "do_lower_case": False})
+    write_json(os.path.join(out_dir, "modules.json"),  # last: it is what marks the folder as one
+               [{"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+                for i, (path, kind) in enumerate(modules)])
+
+
 def _pooling_mode(path: str) -> str:
     config = _read_json(path)
-    flags = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
-             "max": "pooling_mode_max_tokens", "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens"}
+    flags = POOLING_FLAGS
     chosen = [mode for mode, key in flags.items() if config.get(key)]
     others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k not in flags.values()]
     if len(chosen) != 1 or others:

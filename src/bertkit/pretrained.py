@@ -20,7 +20,7 @@ import tempfile
 from .config import BertConfig
 from .convert.checkpoint import (CheckpointError, assign_weights, collect_hf_tensors, detect_format, encoder_root,
                                  has_pretraining_heads, read_google_tensors, read_hf_tensors)
-from .convert.names import head_prefixes
+from .convert.names import head_prefixes, head_specs
 from .files import write_atomically
 
 log = logging.getLogger("bertkit")
@@ -59,8 +59,9 @@ def saved_task(raw_config: dict) -> str | None:
     arch = (raw_config.get("architectures") or [None])[0]
     problem = raw_config.get("problem_type")
     # A HF directory: the task of its class and problem_type, else the first task of its class
-    # with no problem_type of its own (a sequence classifier is "classify").
-    candidates = [(name, task) for name, task in all_tasks().items() if task.architecture == arch]
+    # with no problem_type of its own (a sequence classifier is "classify"). A BertModel folder is
+    # an encoder, whether or not it carries sentence-transformers' files: only tasks with a head count.
+    candidates = [(name, task) for name, task in all_tasks().items() if task.architecture == arch and task.head_prefix]
     return next((name for name, task in candidates if problem and task.hf_problem_type == problem),
                 next((name for name, task in candidates if task.hf_problem_type is None), None))
 
@@ -133,13 +134,18 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
     if task == saved and labels and saved_labels(raw) and labels != saved_labels(raw):
         raise CheckpointError(f"{path}: the checkpoint's labels {saved_labels(raw)} differ from {labels}")
     model = build_task_model(task, config, num_labels=n)
+    if task != "pretraining":
+        from .tasks.task import get_task
+
+        get_task(task).read_model_files(model, path)
     has_head = task == saved or (task == "pretraining" and pretraining)
     if has_head:
         assign_weights(model, config, task, tensors, "hf")
     else:
         assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=head_prefixes(),
                        purpose=task)
-        log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)
+        if head_specs(task):
+            log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)
     model.labels = labels
     return model
 
@@ -205,6 +211,8 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
     write_atomically(os.path.join(out_dir, "config.json"), write_config)
     write_atomically(os.path.join(out_dir, "model.safetensors"),
                      lambda path: save_file(tensors, path, metadata={"format": "pt"}))
+    if task not in ARCHITECTURES:
+        description.write_model_files(model, out_dir, raw)
     return out_dir
 
 

@@ -147,8 +147,7 @@ def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, t
     try:
         finetune(make_task(task_name), str(init), str(data / FILES[task_name]), str(out),
                  options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
-                                         xla=None if dropout else "update",  # the XLA-compiled update, as
-                                         pad_multiple=PAD_MULTIPLE, progress=False))  # long CPU runs use
+                                         pad_multiple=PAD_MULTIPLE, progress=False))
     finally:
         tf.config.run_functions_eagerly(False)
     if dropout:  # the same dropout calls, in the same order, on tensors of the same elements

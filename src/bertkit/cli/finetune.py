@@ -38,6 +38,10 @@ def _data_flags(p) -> None:
     g.add_argument("--tag-scheme", choices=["file", "iob2"],
                    help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
     g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
+    g.add_argument("--loss", choices=["mnrl", "cosent"],
+                   help="embedding: in-batch negatives on (anchor, positive) pairs (mnrl) or CoSENT on scored "
+                        "pairs (cosent); default: cosent when --label-column gives scores, else mnrl")
+    g.add_argument("--scale", type=float, help="embedding: the loss's scale, 1 / temperature (20)")
     g.add_argument("--articles", help="qa: only these SQuAD articles, e.g. 0-29 or 3,5")
     g.add_argument("--skip-bad-answers", action="store_true", default=None,
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
@@ -54,7 +58,7 @@ def add_runtime_flag(p) -> None:
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
             "per_label_threshold", "max_length", "doc_stride", "window_pool", "max_query_length", "articles",
-            "skip_bad_answers", "tag_scheme")
+            "skip_bad_answers", "tag_scheme", "loss", "scale")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -77,7 +81,7 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     xla = p.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None,
-                     help="compile the whole training step with XLA (default: on GPUs; on CPUs only the optimizer update)")
+                     help="compile the whole training step with XLA (default: on GPUs only)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", help="never compile with XLA")
     p.add_argument("--freeze-encoder", action="store_true", help="train the head only")
     p.add_argument("--freeze-layers", type=int, default=0, help="freeze embeddings + the lowest N layers")
@@ -85,7 +89,7 @@ def register(subparsers) -> None:
                    help="stop after this many epochs without dev improvement")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pad-multiple", type=int,
-                   help="cut each batch to its longest row rounded up to this (default 32 with XLA, else 8)")
+                   help="cut each batch to its longest row rounded up to this (default 32 with XLA, else 1)")
     p.add_argument("--random-init", action="store_true",
                    help="ignore --init's weights, keep its config and vocab: a baseline without pretraining")
     p.add_argument("--dropout", type=float,

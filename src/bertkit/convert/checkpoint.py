@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import BertConfig
 from .names import (GOOGLE_SKIPPED_SUFFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PATHS, PRETRAINING_HEAD_PREFIX,
-                    TRANSPOSE, WeightSpec, all_specs, head_prefixes, resolve, uses_pooler)
+                    TRANSPOSE, WeightSpec, all_specs, head_prefixes, head_specs, resolve, uses_pooler)
 
 log = logging.getLogger("bertkit")
 
@@ -153,7 +153,7 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
 
 def collect_hf_tensors(root, config: BertConfig, task: str | None) -> dict[str, np.ndarray]:
     """The model's variables under HF names (with the `bert.` prefix when a head is present)."""
-    prefix = "bert." if task else ""
+    prefix = "bert." if head_specs(task) else ""
     out = {}
     for spec in all_specs(config, task):
         value = np.asarray(resolve(root, spec.path).numpy(), dtype=np.float32)

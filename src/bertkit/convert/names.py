@@ -114,6 +114,8 @@ def head_specs(task: str | None) -> list[WeightSpec]:
     if task is None:
         return []
     prefix = _task(task).head_prefix  # a fine-tuning task's one Dense head, under its HF prefix
+    if not prefix:  # a task without a head (embedding)
+        return []
     return [
         WeightSpec("head.dense.kernel", f"{prefix}weight", None, hf_transform=TRANSPOSE),
         WeightSpec("head.dense.bias", f"{prefix}bias", None),
@@ -124,7 +126,7 @@ def head_prefixes() -> tuple[str, ...]:
     """The HF name prefixes of every head: pretraining's and each registered task's."""
     from ..tasks.task import all_tasks
 
-    return tuple(dict.fromkeys([PRETRAINING_HEAD_PREFIX, *(t.head_prefix for t in all_tasks().values())]))
+    return tuple(dict.fromkeys([PRETRAINING_HEAD_PREFIX, *(t.head_prefix for t in all_tasks().values() if t.head_prefix)]))
 
 
 def uses_pooler(task: str | None) -> bool:

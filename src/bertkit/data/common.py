@@ -115,14 +115,16 @@ def pad_rows(rows: Sequence[Sequence[int]], length: int, value: int, dtype=np.in
 def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
                  label_keys: Sequence[str] | str | None = "labels", shuffle: bool = False,
                  seed: int = 0, bucket: bool = False, pad_multiple: int = 8,
-                 drop_remainder: bool = False, sequence_labels: bool | None = None):
+                 drop_remainder: bool = False, sequence_labels: bool | None = None,
+                 group_by_length: bool = True):
     """A tf.data.Dataset of `(inputs, targets)` batches (or `inputs` alone if label_keys is None).
 
     `inputs` is a dict of MODEL_INPUT_KEYS. `targets` is the array of the one label key, or a dict
     when several are given (QA: ("start_positions", "end_positions")).
     With `bucket=True`, each batch is cut to its longest row rounded up to `pad_multiple` (fewer
     padded tokens, few distinct shapes); with `shuffle` too, rows of similar length are batched
-    together. Without `shuffle` the feature order is kept (use `concat_batches` to put per-batch
+    together (HF's `group_by_length`), unless `group_by_length=False`: random batches, each still
+    cut to its own longest row. Without `shuffle` the feature order is kept (use `concat_batches` to put per-batch
     outputs of varying widths back together). Shuffling is seeded and differs per epoch (per
     iteration over the dataset). `sequence_labels`: whether the targets have a sequence axis that is
     cut with the inputs (NER's [N, L] tags: yes; multi-label [N, C] targets: no); None: those of
@@ -151,7 +153,7 @@ def make_dataset(features: dict[str, np.ndarray], batch_size: int, *,
     def generate():
         rng = np.random.default_rng([seed, next(epochs)])
         for batch in _bucketed_batches(arrays["attention_mask"], batch_size, rng if shuffle else None,
-                                       drop_remainder):
+                                       drop_remainder, group_by_length):
             width = _rounded_width(arrays["attention_mask"][batch], pad_multiple)
             yield _split_inputs_targets({k: _cut(v[batch], width) if k in cut else v[batch]
                                          for k, v in arrays.items()}, keys)
@@ -189,11 +191,12 @@ def _split_inputs_targets(arrays: dict, keys: list[str]):
 
 
 def _bucketed_batches(attention_mask: np.ndarray, batch_size: int, rng: np.random.Generator | None,
-                      drop_remainder: bool) -> Iterator[np.ndarray]:
+                      drop_remainder: bool, group_by_length: bool = True) -> Iterator[np.ndarray]:
     """Index arrays of batches.
 
     With `rng` (training): random chunks of 50 batches, rows sorted by length within a chunk, batch
-    order shuffled - similar lengths share a batch and the data is still shuffled. Without `rng`
+    order shuffled - similar lengths share a batch and the data is still shuffled (without
+    `group_by_length`: the rows in random order, cut into batches). Without `rng`
     (evaluation): consecutive batches in feature order, so predictions line up with the features.
     """
     n = len(attention_mask)
@@ -204,7 +207,8 @@ def _bucketed_batches(attention_mask: np.ndarray, batch_size: int, rng: np.rando
         batches = []
         for c in range(0, n, chunk):
             part = order[c: c + chunk]
-            part = part[np.argsort(lengths[part], kind="stable")]
+            if group_by_length:
+                part = part[np.argsort(lengths[part], kind="stable")]
             batches += [part[b: b + batch_size] for b in range(0, len(part), batch_size)]
         rng.shuffle(batches)
     if drop_remainder:

@@ -49,3 +49,32 @@ class SentenceEmbedder(keras.Model):
         if self.normalize:
             embedding = embedding / tf.maximum(tf.norm(embedding, axis=-1, keepdims=True), 1e-12)
         return {"sentence_embedding": embedding}
+
+
+class BertForSentenceEmbedding(SentenceEmbedder):
+    """The embedding task's model: inputs [B, K, S] (K texts per example, each `[CLS] text [SEP]`
+    encoded on its own: an (anchor, positive) or scored pair has K = 2); outputs
+    {"embeddings": [B, K, H] float32}, each text's pooled vector as SentenceEmbedder computes it.
+
+    The pooler is kept (saved as HF's BertModel has it) but frozen: no pooling mode reads it."""
+
+    input_rank = 3
+
+    def __init__(self, config, num_labels: int | None = None, encoder=None, pooling: str = "mean",
+                 normalize: bool = False, **kwargs):
+        from .encoder import BertEncoder
+
+        encoder = encoder or BertEncoder(config)
+        encoder.build_weights()
+        encoder.pooler.trainable = False
+        super().__init__(encoder, pooling, normalize, **kwargs)
+
+    def build(self, input_shape=None):
+        self.encoder.build_weights()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        shape = tf.shape(inputs["input_ids"])
+        flat = {k: tf.reshape(v, [-1, tf.shape(v)[-1]]) for k, v in inputs.items()}  # [B*K, S]
+        embedding = super().call(flat, training=training)["sentence_embedding"]  # [B*K, H]
+        return {"embeddings": tf.reshape(embedding, [shape[0], shape[1], tf.shape(embedding)[-1]])}

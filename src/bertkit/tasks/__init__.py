@@ -1,12 +1,13 @@
 """Fine-tuning tasks, each described once (task.py) and registered by its module: classify,
-regression, multilabel, ner, qa, multiple-choice.
+regression, multilabel, ner, qa, multiple-choice, embedding.
 
 `finetune` and `FinetuneOptions` load TensorFlow when first used; the task classes, `evaluate` and
 `predict` do not (the TFLite runtime runs without it).
 """
 
-from . import classify, regression, multilabel, ner, qa, multiple_choice  # noqa: F401  (registers the built-in tasks, in this order)
+from . import classify, regression, multilabel, ner, qa, multiple_choice, embedding  # noqa: F401  (registers the built-in tasks, in this order)
 from .classify import ClassifyTask  # noqa: F401
+from .embedding import EmbeddingTask  # noqa: F401
 from .inference import evaluate, predict  # noqa: F401
 from .multilabel import MultiLabelTask  # noqa: F401
 from .multiple_choice import MultipleChoiceTask  # noqa: F401

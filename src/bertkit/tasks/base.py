@@ -25,20 +25,6 @@ from .task import Task
 log = logging.getLogger("bertkit")
 
 
-# steps x weights from which a CPU run compiles its optimizer update with XLA: the compiled update
-# saves ~3 ns per weight and step (MiniLM on a Zen 3: 136 -> 61 ms for 22.7M weights) against ~4 s
-# of compilation, so it pays from about 55 MiniLM steps; set above that, as short runs gain nothing
-# measurable (an 87-step MiniLM epoch: the same time either way).
-XLA_UPDATE_MIN_WORK = 5e9
-
-
-def approx_weights(config) -> int:
-    """Trainable weights of the encoder, roughly (embeddings + blocks; biases and norms left out)."""
-    h = config.hidden_size
-    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h
-    return embeddings + config.num_hidden_layers * (4 * h * h + 2 * h * config.intermediate_size)
-
-
 @dataclasses.dataclass
 class FinetuneOptions:
     """Hyper-parameters of a fine-tuning run (CLI flags map 1:1)."""
@@ -50,12 +36,10 @@ class FinetuneOptions:
     weight_decay: float = 0.01
     accumulation_steps: int = 1
     precision: str = "fp32"
-    # XLA-compile the training step: True (all of it), "update" (only clipping + the optimizer update,
-    # whose shapes never change), False (nothing). None: all of it on GPUs; on CPUs not the step,
-    # since fine-tuning batches vary in width and XLA:CPU compiles each width anew (15-18 s for
-    # MiniLM), and the update only when the run is long enough to repay its compilation (~4 s):
-    # XLA_UPDATE_MIN_WORK. docs/benchmarks.md, "Where the epoch's time goes".
-    xla: bool | str | None = None
+    # XLA-compile the training step. None: on GPUs yes; on CPUs no, since fine-tuning batches vary
+    # in width and XLA:CPU compiles each width anew (15-18 s for MiniLM) while graph mode runs any
+    # width at the same speed per token. docs/benchmarks.md, "Where the epoch's time goes".
+    xla: bool | None = None
     freeze_encoder: bool = False
     freeze_layers: int = 0  # embeddings + the lowest N blocks
     patience: int | None = None  # epochs without dev improvement before stopping
@@ -68,7 +52,8 @@ class FinetuneOptions:
     dropout: float | None = None
     attention_dropout: float | None = None
     # Batches are cut to their longest row rounded up to this. None: 32 under XLA (each width is a
-    # compilation, so few widths), else 8 (graph mode takes any width at no cost).
+    # compilation, so few widths), else 1: graph mode takes any width at no per-shape cost, so every
+    # padded position is wasted work (a MiniLM NER epoch: 68 s at 8, 59 s at 1; docs/benchmarks.md).
     pad_multiple: int | None = None
 
 
@@ -114,16 +99,12 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     log.info("%s: %d training features, %d steps (%d per epoch)", task.name, n, steps, steps_per_epoch)
 
     set_precision(options.precision)
-    xla_update = options.xla == "update"
     if options.xla is None:
-        gpu = bool(tf.config.list_physical_devices("GPU"))
-        xla_update = not gpu and steps * approx_weights(config) >= XLA_UPDATE_MIN_WORK
-        options = dataclasses.replace(options, xla=gpu)
-    elif options.xla == "update":
-        options = dataclasses.replace(options, xla=False)
+        options = dataclasses.replace(options, xla=bool(tf.config.list_physical_devices("GPU")))
     dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
                            seed=options.seed, bucket=True, drop_remainder=True, sequence_labels=task.per_token,
-                           pad_multiple=options.pad_multiple or (32 if options.xla else 8))
+                           group_by_length=task.group_by_length,
+                           pad_multiple=options.pad_multiple or (32 if options.xla else 1))
     dataset = targets_as_dict(dataset.repeat(), task.label_keys)
 
     def build():
@@ -139,7 +120,7 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     trainer = Trainer(
         build, task.build_loss(), out_dir,
         TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
-                    xla=options.xla, xla_update=xla_update, checkpoint_every=steps_per_epoch,
+                    xla=options.xla, checkpoint_every=steps_per_epoch,
                     log_every=min(50, steps_per_epoch),
                     seed=options.seed, progress=options.progress),
         OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),

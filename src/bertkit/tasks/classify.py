@@ -29,8 +29,8 @@ class ClassifyTask(Task):
     # doc_stride None: a text longer than max_length is cut at its end (head truncation); else it is
     # read in windows doc_stride pieces apart, and the document's logits pool its windows' logits.
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
-                "header": None, "delimiter": None, "doc_stride": None, "window_pool": "mean"}
-    transient = ("delimiter",)
+                "header": None, "delimiter": None, "quoting": None, "doc_stride": None, "window_pool": "mean"}
+    transient = ("delimiter", "quoting")
     blank_prediction = {"label": None, "probabilities": None}
 
     @classmethod
@@ -65,7 +65,7 @@ class ClassifyTask(Task):
         o = self.options
         return read_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
                                         label_column=o["label_column"], header=o["header"],
-                                        delimiter=o["delimiter"], **extra)
+                                        delimiter=o["delimiter"], quoting=o["quoting"], **extra)
 
     def featurize_texts(self, examples, tokenizer) -> dict:
         """Model inputs of the examples' texts, targets left out: one row per example, or with

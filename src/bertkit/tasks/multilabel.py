@@ -34,7 +34,7 @@ class MultiLabelTask(ClassifyTask):
     hf_problem_type = "multi_label_classification"
     metric = "micro_f1"
     report_metrics = ("micro_f1", "macro_f1", "exact_match")
-    defaults = {**ClassifyTask.defaults, "quoting": None, "label_names": None, "threshold": 0.5,
+    defaults = {**ClassifyTask.defaults, "label_names": None, "threshold": 0.5,
                 "thresholds": None, "per_label_threshold": False}
     transient = ("delimiter", "quoting", "label_names")
     blank_prediction = {"labels": None, "probabilities": None}
@@ -64,7 +64,7 @@ class MultiLabelTask(ClassifyTask):
                                 **self.window_options())
 
     def read(self, path, labels=None, train=False):
-        examples = self.read_rows(path, quoting=self.options["quoting"])
+        examples = self.read_rows(path)
         # Ids in the cells name labels: by the --label-names file, else (evaluating) the model's own list.
         names = read_label_names(self.options["label_names"]) if self.options["label_names"] else labels
         if examples[0].label is not None:

@@ -58,7 +58,8 @@ class Task(abc.ABC):
       architecture: the Hugging Face class that loads the saved model (config.json `architectures`).
       hf_problem_type: HF's `problem_type` for tasks that share an architecture (regression).
       head_prefix: the HF name prefix of the head's tensors ("classifier." gives
-        classifier.weight [num_outputs, H] and classifier.bias [num_outputs]).
+        classifier.weight [num_outputs, H] and classifier.bias [num_outputs]); "" for a task
+        without a head (embedding), whose weights are saved under HF BertModel's names.
       uses_pooler: the head reads the pooled [CLS] output; token-level heads do not (the pooler
         is then neither trained nor saved, as in HF).
       has_labels: the model's outputs are named by a label list (config.json id2label).
@@ -66,6 +67,8 @@ class Task(abc.ABC):
       metric: the dev metric that picks the best epoch (higher is better).
       report_metrics: the metrics a summary shows, first the headline one.
       per_token: outputs have a sequence axis ([B, S] or [B, S, C]).
+      group_by_length: training batches hold rows of similar length (less padding); False for
+        losses that compare the rows of a batch with each other.
       defaults: task options saved with the model (max_length, ...), each default declared here.
       transient: options about one data file, not saved with the model.
       blank_prediction: what `predict` writes for a blank input line, so output row i stays line i.
@@ -81,6 +84,7 @@ class Task(abc.ABC):
     metric: str
     report_metrics: tuple[str, ...]
     per_token: bool
+    group_by_length: bool = True
     defaults: dict[str, Any] = {}
     transient: tuple[str, ...] = ()
     blank_prediction: dict[str, Any] = {}
@@ -132,6 +136,16 @@ class Task(abc.ABC):
             return {}
         return {"id2label": {str(i): label for i, label in enumerate(labels)},
                 "label2id": {label: i for i, label in enumerate(labels)}}
+
+    @classmethod
+    def read_model_files(cls, model, path: str) -> None:
+        """Settings a loaded model takes from files of its directory besides config.json and the
+        weights (the embedding task's sentence-transformers pooling). Default: none."""
+
+    @classmethod
+    def write_model_files(cls, model, out_dir: str, raw_config: dict) -> None:
+        """Files a saved model carries besides config.json (`raw_config`), the weights and the
+        tokenizer (the embedding task's sentence-transformers files). Default: none."""
 
     @classmethod
     @abc.abstractmethod

@@ -128,3 +128,69 @@ class SpanLoss:
             _correct(labels["end_positions"], outputs["end_logits"])
         metrics = {"span_accuracy": (tf.reduce_sum(both), n)}
         return tf.reduce_sum(start + end) / 2.0 / tf.maximum(norms["examples"], 1.0), metrics
+
+
+def _cosine_matrix(a, b):
+    """[N, H], [M, H] -> [N, M] cosine similarities (sentence-transformers' cos_sim)."""
+    return tf.matmul(tf.math.l2_normalize(a, axis=-1, epsilon=1e-24), tf.math.l2_normalize(b, axis=-1, epsilon=1e-24),
+                     transpose_b=True)
+
+
+class MultipleNegativesRankingLoss:
+    """In-batch negatives (sentence-transformers' MultipleNegativesRankingLoss, its default
+    "query_to_doc" form): for anchor i, cross-entropy over scale * cos(anchor i, text j) for every
+    other text j of the batch (each example's positive, then any further texts as hard negatives),
+    the target being its own positive. outputs: embeddings [B, K, H], K >= 2 (anchor, positive,
+    negatives...); labels: unused (pairs carry no target), present so the batch has a size.
+
+    Under gradient accumulation each micro-batch is its own set of negatives (a smaller batch, as
+    sentence-transformers without its cached variant)."""
+
+    def __init__(self, scale: float = 20.0):
+        self.scale = scale
+
+    def normalizers(self, labels):
+        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+
+    def __call__(self, outputs, labels, norms):
+        embeddings = tf.cast(outputs["embeddings"], tf.float32)
+        hidden = tf.shape(embeddings)[-1]
+        anchors = embeddings[:, 0]  # [B, H]
+        # sentence-transformers' order: all positives, then all first negatives, ...: [(K-1)*B, H]
+        candidates = tf.reshape(tf.transpose(embeddings[:, 1:], [1, 0, 2]), [-1, hidden])
+        scores = _cosine_matrix(anchors, candidates) * self.scale  # [B, (K-1)*B]
+        targets = tf.range(tf.shape(anchors)[0])
+        ce = _ce(targets, scores)
+        n = tf.cast(tf.shape(ce)[0], tf.float32)
+        metrics = {"accuracy": (tf.reduce_sum(_correct(targets, scores)), n)}
+        return tf.reduce_sum(ce) / tf.maximum(norms["examples"], 1.0), metrics
+
+
+class CoSENTLoss:
+    """CoSENT (sentence-transformers' CoSENTLoss; Su, 2022) on scored pairs: for every two pairs
+    (i, j) of the batch with score_i < score_j, a penalty when cos_i is not below cos_j:
+        loss = log(1 + sum over those (i, j) of exp(scale * (cos_i - cos_j))).
+    Only the order of the scores counts, so STS-B's 0-5 scores need no rescaling. outputs:
+    embeddings [B, 2, H]; labels: labels [B] float (the scores).
+
+    A batch-level loss: each micro-batch's value is weighted by its share of the global batch."""
+
+    def __init__(self, scale: float = 20.0):
+        self.scale = scale
+
+    def normalizers(self, labels):
+        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+
+    def __call__(self, outputs, labels, norms):
+        embeddings = tf.cast(outputs["embeddings"], tf.float32)
+        a = tf.math.l2_normalize(embeddings[:, 0], axis=-1, epsilon=1e-24)
+        b = tf.math.l2_normalize(embeddings[:, 1], axis=-1, epsilon=1e-24)
+        cosine = tf.reduce_sum(a * b, axis=-1) * self.scale  # [B]
+        scores = tf.cast(labels["labels"], tf.float32)
+        differences = cosine[:, None] - cosine[None, :]  # [B, B]: cos_i - cos_j
+        ordered = scores[:, None] < scores[None, :]  # score_i < score_j
+        differences = tf.where(ordered, differences, -1e12)
+        lse = tf.reduce_logsumexp(tf.concat([tf.zeros([1]), tf.reshape(differences, [-1])], axis=0))
+        n = tf.cast(tf.shape(scores)[0], tf.float32)
+        metrics = {"cosent": (lse * n, n)}
+        return lse * n / tf.maximum(norms["examples"], 1.0), metrics
