@@ -6,7 +6,7 @@ finetune draws them, to a JSON file. The HF reference started from that file run
 with only dropout's random numbers its own, which separates "bertkit drew unlucky seeds" from
 "bertkit computes something else" when the two frameworks' scores differ.
 
-  python benchmarks/bertkit_draws.py qa --init $M --train squad_train_00-29.json --seed 16 --out d16.json
+  python benchmarks/bertkit_draws.py qa --model $M --train squad_train_00-29.json --seed 16 --out d16.json
   python benchmarks/finetune_hf.py qa --model $M ... --seed 16 --bertkit-draws d16.json
 
 Takes finetune's data flags (columns, --max-length, --articles, ...) with the same meaning.
@@ -50,7 +50,7 @@ def bertkit_draws(task_name: str, init: str, train: str, seed: int, batch_size: 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("task", choices=["classify", "ner", "qa"])
-    p.add_argument("--init", required=True)
+    p.add_argument("--model", required=True)
     p.add_argument("--train", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
@@ -58,7 +58,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     _data_flags(p)
     args = p.parse_args(argv)
-    draws = bertkit_draws(args.task, args.init, args.train, args.seed, args.batch_size, args.epochs,
+    draws = bertkit_draws(args.task, args.model, args.train, args.seed, args.batch_size, args.epochs,
                           _task_options(args))
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(draws, f)

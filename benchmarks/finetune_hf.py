@@ -48,7 +48,7 @@ import time
 
 import numpy as np
 import torch
-from timing import cpu_header  # benchmarks/timing.py (no bertkit import)
+from timing import cpu_header, emit  # benchmarks/timing.py (no bertkit import)
 
 # --- data ---------------------------------------------------------------------------------------
 
@@ -491,10 +491,7 @@ def main(argv=None):
               "torch": torch.__version__, "history": history, "cpu": cpu_header()}
     if history:
         result["best"] = max(history, key=lambda m: m[main_metric])
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ are read as bertkit reads them with `--delimiter tab --no-header --text-column 5
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
 import numpy as np
 import torch
-from timing import cpu_header  # benchmarks/timing.py (no bertkit import)
+from timing import cpu_header, emit  # benchmarks/timing.py (no bertkit import)
 
 
 def read_stsb(path):
@@ -97,10 +96,7 @@ def main(argv=None):
     model.eval()
     result = {**cpu_header(), "tool": "sentence-transformers", "loss": args.loss, "seed": args.seed, "steps": steps,
               "train_seconds": round(seconds, 2), "dev_spearman_before": before, "dev_spearman": dev_spearman(model, dev)}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

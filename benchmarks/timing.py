@@ -39,3 +39,13 @@ def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
             fn()
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def emit(result: dict, json_path: str | None) -> None:
+    """Prints `result` as one JSON line and appends it to `json_path` when given."""
+    import json
+
+    print(json.dumps(result))
+    if json_path:
+        with open(json_path, "a") as f:
+            f.write(json.dumps(result) + "\n")

@@ -23,6 +23,7 @@ MODULE_COMMANDS = {
     "tasks/inference.py": ["predict", "evaluate"],
     "embeddings.py": ["embed"],
     "tasks/ner.py": ["finetune", "evaluate"],
+    "tasks/embedding.py": ["finetune", "evaluate"],
     "config.py": ["finetune", "evaluate", "export"],
     "data/classification.py": ["finetune", "evaluate"],
     "quickstart/pipeline.py": ["quickstart"],

@@ -129,7 +129,7 @@ def test_bad_input_errors(tmp_path, corpus):
     with pytest.raises(CorpusError, match="empty"):
         check_corpus([str(empty), str(blank)])
     assert check_corpus([str(one), str(blank)]).documents == 1  # one book is a corpus: split_document
-    with pytest.raises(ValueError, match="seq-len 4 is too small"):
+    with pytest.raises(ValueError, match="--max-length 4 is too small"):
         PretrainingDataConfig(max_seq_length=4)
     with pytest.raises(ValueError, match="max-predictions"):
         PretrainingDataConfig(max_seq_length=16, max_predictions_per_seq=20)

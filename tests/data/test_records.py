@@ -216,8 +216,8 @@ def test_cli_pretrain_data(tmp_path, corpus, shared_data, capsys):
     out = tmp_path / "data"
     vocab = shared_data / "vocab" / "bert-base-uncased"
     rc = main(["pretrain-data", "--corpus", *corpus[:2], "--vocab", str(vocab), "--out", str(out),
-               "--seq-len", "32", "--max-predictions", "5", "--shards", "2", "--dynamic-mask",
-               "--whole-word-mask", "--seed", "1", "--quiet"])
+               "--max-length", "32", "--max-predictions", "5", "--shards", "2", "--dynamic-mask",
+               "--whole-word-mask", "--seed", "1", "--no-progress"])
     assert rc == 0
     assert "instances (dynamic masking" in capsys.readouterr().out
     metadata = read_metadata(out)
@@ -228,5 +228,5 @@ def test_cli_pretrain_data(tmp_path, corpus, shared_data, capsys):
     assert load_tokenizer(str(out)).vocab_size == metadata["vocab_size"]  # OUT is a tokenizer directory too
 
     rc = main(["pretrain-data", "--corpus", corpus[0], "--vocab", str(vocab), "--out", str(out),
-               "--seq-len", "4"])
-    assert rc == 2 and "seq-len 4 is too small" in capsys.readouterr().err
+               "--max-length", "4"])
+    assert rc == 2 and "--max-length 4 is too small" in capsys.readouterr().err

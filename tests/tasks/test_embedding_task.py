@@ -187,3 +187,21 @@ def test_stsb_dev_spearman_equals_sentence_transformers(minilm_path, shared_data
     spearman = stats.spearmanr(gold, np.sum(a * b, axis=1)).statistic
     assert spearman == pytest.approx(stats.spearmanr(gold, np.sum(ref_a * ref_b, axis=1)).statistic, abs=5e-5)
     assert 0.85 < spearman < 0.9  # all-MiniLM-L6-v2's published STS-B dev figure is about 0.87
+
+
+def test_export_of_the_trained_embedder_gives_its_embeddings(cosent_model, tmp_path):
+    """`bertkit export` (kind auto) of the trained folder: an encoder SavedModel whose
+    sentence_embedding is the folder's pooling and normalisation, as sentence-transformers embeds."""
+    import tensorflow as tf
+
+    from bertkit.export import export_model, read_metadata
+
+    out, dev, _ = cosent_model
+    path = export_model(str(out), str(tmp_path / "export"))
+    metadata = read_metadata(path)
+    assert metadata["kind"] == "encoder"
+    assert (metadata["options"]["pooling"], metadata["options"]["normalize"]) == ("mean", True)
+    texts = [e.text for e in EmbeddingTask(**STSB).read(str(dev))[:24]]
+    got = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))["sentence_embedding"]
+    want = sentence_transformers.SentenceTransformer(str(out), device="cpu").encode(texts)
+    assert np.min(np.sum(got.numpy() * want, axis=1)) >= 0.99999

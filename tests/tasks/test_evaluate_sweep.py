@@ -21,7 +21,7 @@ SWEEP = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCh
 
 def tiny_finetuned(task, train, tiny_dir, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp(task) / "model"
-    assert cli(["finetune", task, "--init", str(tiny_dir), "--train", str(train), "--out", str(out),
+    assert cli(["finetune", task, "--model", str(tiny_dir), "--train", str(train), "--out", str(out),
                 "--max-steps", "2", "--batch-size", "8", "--no-xla"]) == 0
     return str(out)
 

@@ -79,7 +79,7 @@ def imdb_small(shared_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def windowed(tiny_dir, imdb_small, tmp_path_factory):
     out = tmp_path_factory.mktemp("windows") / "model"
-    run_cli("finetune", "classify", "--init", tiny_dir, "--train", imdb_small / "train", "--dev", imdb_small / "dev",
+    run_cli("finetune", "classify", "--model", tiny_dir, "--train", imdb_small / "train", "--dev", imdb_small / "dev",
             "--out", out, "--max-steps", 4, "--batch-size", 8, "--max-length", 32, "--doc-stride", 16)
     return out
 
@@ -127,7 +127,7 @@ def predict_with(model_dir, texts, **options):
 
 def test_multilabel_and_regression_read_long_texts_in_windows(tiny_dir, data, tmp_path):
     out = tmp_path / "emotions"
-    run_cli("finetune", "multilabel", "--init", tiny_dir, "--train", data / "goemotions.tsv", "--out", out,
+    run_cli("finetune", "multilabel", "--model", tiny_dir, "--train", data / "goemotions.tsv", "--out", out,
             "--max-steps", 2, "--batch-size", 8, "--quoting", "csv", "--no-header", "--label-column", 1,
             "--max-length", 8, "--doc-stride", 3)
     loaded = load_for_inference(str(out), TASKS, runtime="tensorflow")
@@ -145,7 +145,7 @@ def test_multilabel_and_regression_read_long_texts_in_windows(tiny_dir, data, tm
     scores = tmp_path / "scores.tsv"
     scores.write_text("".join(f"{e.text}\t{i % 5}.5\n" for i, e in enumerate(examples * 2)), encoding="utf-8")
     reg = tmp_path / "reg"
-    run_cli("finetune", "regression", "--init", tiny_dir, "--train", scores, "--out", reg, "--max-steps", 2,
+    run_cli("finetune", "regression", "--model", tiny_dir, "--train", scores, "--out", reg, "--max-steps", 2,
             "--batch-size", 4, "--no-header", "--max-length", 8, "--doc-stride", 3, "--window-pool", "max")
     got = predict(str(reg), [e.text for e in examples], TASKS, runtime="tensorflow")
     reg_run = load_for_inference(str(reg), TASKS, runtime="tensorflow")

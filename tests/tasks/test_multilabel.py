@@ -83,7 +83,7 @@ def emotions_model(tiny_dir, shared_data, tmp_path_factory):
     dev = (shared_data / "goemotions" / "dev.tsv").read_text(encoding="utf-8").splitlines()
     (root / "dev.tsv").write_text("\n".join(dev[:80]) + "\n", encoding="utf-8")
     out = root / "model"
-    run_cli("finetune", "multilabel", "--init", tiny_dir, "--train", root / "train.tsv", "--dev", root / "dev.tsv",
+    run_cli("finetune", "multilabel", "--model", tiny_dir, "--train", root / "train.tsv", "--dev", root / "dev.tsv",
             "--out", out, "--max-steps", 4, "--batch-size", 16, "--learning-rate", 1e-3, "--no-xla",
             "--quoting", "csv", "--no-header", "--label-column", 1,
             "--label-names", shared_data / "goemotions" / "emotions.txt", "--per-label-threshold")

@@ -89,7 +89,7 @@ def csqa_model(minilm_path, data, tmp_path_factory):
                         intermediate_size=64, initializer_range=0.2)
     save_model(BertEncoder(config).build_weights(), str(init), tokenizer_dir=minilm_path)
     out = tmp_path_factory.mktemp("csqa") / "model"
-    run_cli("finetune", "multiple-choice", "--init", init, "--train", data / "csqa.jsonl", "--dev",
+    run_cli("finetune", "multiple-choice", "--model", init, "--train", data / "csqa.jsonl", "--dev",
             data / "csqa_dev.jsonl", "--out", out, "--epochs", 1, "--batch-size", 8, "--max-length", 48)
     return out
 

@@ -32,7 +32,7 @@ def run_cli(*args) -> str:
 @pytest.fixture(scope="module")
 def classifier(tiny_dir, data, tmp_path_factory):
     out = tmp_path_factory.mktemp("clf") / "model"
-    run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--out", out,
+    run_cli("finetune", "classify", "--model", tiny_dir, "--train", data / "train.tsv", "--out", out,
             "--max-steps", 2, "--batch-size", 8, "--no-xla")
     return out
 

@@ -22,7 +22,7 @@ def vocab(shared_data):
 def test_pretrain_tiny_lowers_loss_then_resumes_and_saves(corpus, vocab, tmp_path):
     out = tmp_path / "run"
     args = ["pretrain", "--corpus", *corpus, "--vocab", vocab, "--config", "tiny", "--steps", 40,
-            "--batch-size", 16, "--learning-rate", 1e-3, "--out", out, "--checkpoint-every", 20, "--seq-len", 64]
+            "--batch-size", 16, "--learning-rate", 1e-3, "--out", out, "--checkpoint-every", 20, "--max-length", 64]
     printed = run_cli(*args)
     history = [r for r in json.loads((out / "history.json").read_text()) if "loss" in r]
     assert history[-1]["loss"] < history[0]["loss"] - 0.5
@@ -36,7 +36,7 @@ def test_pretrain_tiny_lowers_loss_then_resumes_and_saves(corpus, vocab, tmp_pat
     assert "resumed from checkpoint at step 40" in again
     # a fresh run from the pretrained model says so
     init = run_cli("pretrain", "--data", out / "data", "--vocab", vocab, "--config", "tiny", "--steps", 2,
-                   "--batch-size", 8, "--out", tmp_path / "init", "--init-from", out)
+                   "--batch-size", 8, "--out", tmp_path / "init", "--model", out)
     assert f"initialised from {out}" in init
 
 
@@ -56,7 +56,7 @@ def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path,
         (tmp_path / "one.txt").write_text("Only one sentence here.\n")
         args += ["--corpus", str(tmp_path / "one.txt")]
     elif case == "seq_len":
-        args += ["--corpus", *corpus, "--seq-len", "1024"]
+        args += ["--corpus", *corpus, "--max-length", "1024"]
     elif case == "masked_lm_prob":
         args += ["--corpus", *corpus, "--masked-lm-prob", "1.5"]
     else:
@@ -74,7 +74,7 @@ def test_masking_options_reach_the_data_and_guard_reuse(corpus, vocab, tmp_path)
 
     out = tmp_path / "run"
     args = ["pretrain", "--corpus", *corpus, "--vocab", vocab, "--config", "tiny", "--steps", 1, "--batch-size", 4,
-            "--seq-len", 32, "--out", out, "--no-xla", "--dupe-factor", 1]
+            "--max-length", 32, "--out", out, "--no-xla", "--dupe-factor", 1]
     run_cli(*args, "--masked-lm-prob", 0.3, "--short-seq-prob", 0.2)
     meta = json.loads((out / "data" / METADATA_FILE).read_text())
     assert meta["masked_lm_prob"] == 0.3 and meta["short_seq_prob"] == 0.2
@@ -95,6 +95,6 @@ def test_one_hard_wrapped_book_is_a_corpus(vocab, tmp_path, caplog):
     book.write_text("\n\n".join(textwrap.fill(p, 60) for p in paragraphs) + "\n")
     with caplog.at_level(logging.WARNING):
         printed = run_cli("pretrain", "--corpus", book, "--vocab", vocab, "--config", "tiny", "--steps", 2,
-                          "--batch-size", 4, "--seq-len", 32, "--out", tmp_path / "m", "--no-xla")
+                          "--batch-size", 4, "--max-length", 32, "--out", tmp_path / "m", "--no-xla")
     assert "saved the pretrained model" in printed
     assert "single document" in caplog.text

@@ -63,7 +63,7 @@ def stsb_model(tiny_dir, shared_data, tmp_path_factory):
     dev = (shared_data / "stsb" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()
     (root / "dev.csv").write_text("\n".join(dev[:40]) + "\n", encoding="utf-8")
     out = root / "model"
-    run_cli("finetune", "regression", "--init", tiny_dir, "--train", root / "train.csv", "--dev", root / "dev.csv",
+    run_cli("finetune", "regression", "--model", tiny_dir, "--train", root / "train.csv", "--dev", root / "dev.csv",
             "--out", out, "--max-steps", 4, "--batch-size", 16, "--learning-rate", 1e-3, "--no-xla", *FLAGS)
     return out, root
 

@@ -34,7 +34,7 @@ def train_losses(out):
 ])
 def test_finetune_lowers_loss_and_saves_hf_model(task, train, dev, extra, tiny_dir, data, tmp_path):
     out = tmp_path / task
-    printed = run_cli("finetune", task, "--init", tiny_dir, "--train", data / train, "--dev", data / dev,
+    printed = run_cli("finetune", task, "--model", tiny_dir, "--train", data / train, "--dev", data / dev,
                       "--out", out, "--epochs", 3, "--batch-size", 8, "--learning-rate", 1e-3, "--no-xla", *extra)
     metrics = json.loads(printed.strip().splitlines()[-1])
     losses = train_losses(out)
@@ -66,7 +66,7 @@ def check_transformers_agrees(task, out):
 
 def test_predict_formats(tiny_dir, data, tmp_path):
     out = tmp_path / "clf"
-    run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--out", out,
+    run_cli("finetune", "classify", "--model", tiny_dir, "--train", data / "train.tsv", "--out", out,
             "--max-steps", 2, "--batch-size", 8, "--no-xla")
     texts = tmp_path / "texts.txt"
     texts.write_text("a charming and often affecting journey\nunflinchingly bleak and desperate\n")
@@ -75,7 +75,7 @@ def test_predict_formats(tiny_dir, data, tmp_path):
     assert abs(sum(rows[0]["probabilities"]) - 1) < 1e-4
 
     ner = tmp_path / "ner"
-    run_cli("finetune", "ner", "--init", tiny_dir, "--train", data / "train.conll", "--out", ner,
+    run_cli("finetune", "ner", "--model", tiny_dir, "--train", data / "train.conll", "--out", ner,
             "--max-steps", 2, "--batch-size", 8, "--no-xla")
     texts.write_text("EU rejects German call to boycott British lamb .\n")
     row = json.loads(run_cli("predict", "--model", ner, texts).splitlines()[0])
@@ -84,7 +84,7 @@ def test_predict_formats(tiny_dir, data, tmp_path):
         assert "EU rejects German call to boycott British lamb ."[e["start"]:e["end"]] == e["text"]
 
     qa = tmp_path / "qa"
-    run_cli("finetune", "qa", "--init", tiny_dir, "--train", data / "squad.json", "--out", qa,
+    run_cli("finetune", "qa", "--model", tiny_dir, "--train", data / "squad.json", "--out", qa,
             "--max-steps", 2, "--batch-size", 8, "--no-xla", "--max-length", 128)
     context = "Super Bowl 50 was an American football game played in Santa Clara, California."
     texts.write_text(f"Where was the game played?\t{context}\n")
@@ -95,7 +95,7 @@ def test_predict_formats(tiny_dir, data, tmp_path):
 def test_bad_inputs_are_clear_errors(tiny_dir, data, tmp_path, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("sentence\tlabel\ngood film\t1\nextra\tcolumn\there\n")
-    assert cli(["finetune", "classify", "--init", str(tiny_dir), "--train", str(bad), "--out",
+    assert cli(["finetune", "classify", "--model", str(tiny_dir), "--train", str(bad), "--out",
                 str(tmp_path / "x"), "--no-xla"]) == 2
     assert "bad.tsv:3" in capsys.readouterr().err
     assert cli(["evaluate", "--model", str(tiny_dir), "--data", str(bad)]) == 2
@@ -108,7 +108,7 @@ def test_random_init_keeps_config_and_vocab_not_weights(tiny_dir, data, tmp_path
     word = init.embeddings.word_embeddings.numpy()
     for flag, same in (([], True), (["--random-init"], False)):
         out = tmp_path / f"random{len(flag)}"
-        run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--dev", data / "dev.tsv",
+        run_cli("finetune", "classify", "--model", tiny_dir, "--train", data / "train.tsv", "--dev", data / "dev.tsv",
                 "--out", out, "--max-steps", 1, "--batch-size", 8, "--learning-rate", 1e-9, "--no-xla", *flag)
         tuned = load_model(str(out))
         assert tuned.encoder.config == init.config
@@ -122,14 +122,14 @@ def test_dropout_flags_override_the_checkpoint(tiny_dir, data, tmp_path, capsys)
     """--dropout / --attention-dropout replace the checkpoint's rates for the run (HF's
     from_pretrained(..., hidden_dropout_prob=...)); the saved config records them."""
     out = tmp_path / "nodrop"
-    run_cli("finetune", "ner", "--init", tiny_dir, "--train", data / "train.conll", "--out", out,
+    run_cli("finetune", "ner", "--model", tiny_dir, "--train", data / "train.conll", "--out", out,
             "--max-steps", 1, "--batch-size", 8, "--no-xla", "--dropout", 0, "--attention-dropout", 0.05)
     saved = json.loads((out / "config.json").read_text())
     assert (saved["hidden_dropout_prob"], saved["attention_probs_dropout_prob"]) == (0.0, 0.05)
     assert json.loads((tiny_dir / "config.json").read_text())["hidden_dropout_prob"] == 0.1  # the checkpoint is untouched
 
     out = tmp_path / "zero"
-    run_cli("finetune", "classify", "--init", tiny_dir, "--train", data / "train.tsv", "--out", out,
+    run_cli("finetune", "classify", "--model", tiny_dir, "--train", data / "train.tsv", "--out", out,
             "--max-steps", 1, "--batch-size", 8, "--no-xla", "--dropout", 0, "--attention-dropout", 0)
     model = load_model(str(out))
     inputs = {"input_ids": np.array([[101, 2204, 2143, 102]]), "token_type_ids": np.zeros((1, 4), "int32"),
@@ -137,7 +137,7 @@ def test_dropout_flags_override_the_checkpoint(tiny_dir, data, tmp_path, capsys)
     # No dropout anywhere (classifier included): training mode is deterministic and equals inference.
     np.testing.assert_array_equal(model(inputs, training=True)["logits"], model(inputs)["logits"])
 
-    assert cli(["finetune", "classify", "--init", str(tiny_dir), "--train", str(data / "train.tsv"),
+    assert cli(["finetune", "classify", "--model", str(tiny_dir), "--train", str(data / "train.tsv"),
                 "--out", str(tmp_path / "bad"), "--dropout", "1.5"]) == 2
     assert "hidden_dropout_prob must be in [0, 1), got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

@@ -36,14 +36,14 @@ def long_texts(tmp_path_factory):
 
 def test_a_too_long_max_length_fails_before_any_work(short_model, long_texts, tmp_path, capsys):
     out = tmp_path / "model"
-    code = cli(["finetune", "classify", "--init", str(short_model), "--train", str(long_texts), "--out", str(out),
+    code = cli(["finetune", "classify", "--model", str(short_model), "--train", str(long_texts), "--out", str(out),
                 "--max-length", "100", "--max-steps", "1", "--no-xla"])
     err = capsys.readouterr().err
     assert code == 2 and "--max-length 100" in err and "(64)" in err and "Traceback" not in err
     assert not out.exists()  # nothing was written
     for argv in (["export", "--model", str(short_model), "--out", str(tmp_path / "e"), "--max-length", "100"],
                  ["export", "--model", str(short_model), "--out", str(tmp_path / "p"), "--kind", "preprocessor",
-                  "--seq-length", "65"]):
+                  "--max-length", "65"]):
         assert cli(argv) == 2
         err = capsys.readouterr().err
         assert "exceeds the model's max_position_embeddings (64)" in err, err
@@ -52,7 +52,7 @@ def test_a_too_long_max_length_fails_before_any_work(short_model, long_texts, tm
 def test_the_default_length_fits_the_model_and_evaluate_checks_a_given_one(short_model, long_texts, tmp_path,
                                                                          capsys):
     out = tmp_path / "model"
-    assert cli(["finetune", "classify", "--init", str(short_model), "--train", str(long_texts), "--out", str(out),
+    assert cli(["finetune", "classify", "--model", str(short_model), "--train", str(long_texts), "--out", str(out),
                 "--max-steps", "1", "--batch-size", "4", "--no-xla"]) == 0
     saved = json.loads((out / "config.json").read_text())["bertkit_task_options"]
     assert saved["max_length"] == 64  # the classify default (128) lowered to the model's positions

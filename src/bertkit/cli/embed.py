@@ -17,6 +17,7 @@ from ..data.common import INFERENCE_BATCH_SIZE
 from ..embeddings import POOLING_MODES
 from ..files import BLOCK_BYTES, hash_file, write_atomically
 from .finetune import add_runtime_flag
+from .options import add_progress_flag
 
 log = logging.getLogger("bertkit")
 
@@ -41,6 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-length", type=int, help="word pieces per text (default: the folder's max_seq_length)")
     p.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="texts per forward pass")
     add_runtime_flag(p)
+    add_progress_flag(p)
     p.set_defaults(func=run, needs_tensorflow=False)
 
     s = subparsers.add_parser(
@@ -120,7 +122,7 @@ def run(args) -> int:
                         runtime=args.runtime, batch_size=args.batch_size)
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     try:
-        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "embed")
+        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "embed", args.progress)
         chunks = embedder.iter_encode(text for _, text in lines)
         if args.output and args.output.endswith(".npy"):
             write_npy(args.output, chunks, embedder.dimension)

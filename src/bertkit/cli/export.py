@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..embeddings import POOLING_MODES
+from .options import deprecated_alias
 
 
 def register(subparsers) -> None:
@@ -19,10 +20,13 @@ def register(subparsers) -> None:
                                                 "with --kind tflite, the .tflite file")
     p.add_argument("--kind", default="auto", choices=["auto", "encoder", "preprocessor", "tflite"],
                    help="auto: the fine-tuned task (an encoder checkpoint exports its encoder); tflite: a "
-                        "classifier on token ids [1, --seq-length] as a TFLite file")
+                        "classifier on token ids [1, --max-length] as a TFLite file")
     p.add_argument("--version", type=int, help="version number (default: one more than the highest)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    p.add_argument("--max-length", type=int, help="max tokens per sequence/window (default: the model's task options)")
+    p.add_argument("--max-length", type=int,
+                   help="word pieces per sequence or window (default: the model's task options); preprocessor / "
+                        "tflite: the fixed sequence length (default 128, or the model's positions if fewer)")
+    deprecated_alias(p, "--seq-length", "--max-length", "max_length", type=int)
     pair = p.add_mutually_exclusive_group()
     pair.add_argument("--pair", dest="pair", action="store_true", default=None,
                       help="classify: serving_default takes (text, text_pair) (default: as fine-tuned)")
@@ -33,8 +37,6 @@ def register(subparsers) -> None:
                         "none: no sentence_embedding")
     p.add_argument("--normalize", action="store_true",
                    help="encoder: L2-normalise the sentence embedding (auto also does when the folder says so)")
-    p.add_argument("--seq-length", type=int,
-                   help="preprocessor / tflite: sequence length (default 128, or the model's positions if fewer)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip reloading the SavedModel and comparing it with the model before publishing")
     p.set_defaults(func=run_export)
@@ -46,13 +48,13 @@ def run_export(args) -> int:
     if args.kind == "tflite":
         from ..export.tflite import export_tflite
 
-        print(f"exported to {export_tflite(args.model, args.out, seq_length=args.seq_length)}")
+        print(f"exported to {export_tflite(args.model, args.out, seq_length=args.max_length)}")
         return 0
     if args.kind == "encoder":
         options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else args.pooling,
                    "normalize": args.normalize}
     elif args.kind == "preprocessor":
-        options = {"seq_length": args.seq_length}
+        options = {"seq_length": args.max_length}
     else:
         options = {"max_length": args.max_length, "pair": args.pair,
                    "pooling": None if args.pooling == "none" else args.pooling, "normalize": args.normalize}

@@ -6,8 +6,30 @@ import json
 import sys
 
 from ..data.common import INFERENCE_BATCH_SIZE
+from ..tasks.options import FinetuneOptions
 from ..tasks.inference import RUNTIMES
 from ..tasks.task import task_names
+from .options import add_dataclass_flags, add_progress_flag, deprecated_alias, options_from_args, show_progress
+
+FINETUNE_HELP = {
+    "epochs": "passes over the training data (fractions allowed)",
+    "batch_size": "micro-batch size",
+    "learning_rate": "peak learning rate of AdamW",
+    "warmup_ratio": "share of the steps with a linear warmup",
+    "weight_decay": "AdamW's decoupled weight decay (not LayerNorm weights or biases)",
+    "accumulation_steps": "micro-batches per optimizer step",
+    "precision": "fp32, or bf16/fp16 mixed precision",
+    "xla": "compile the whole training step with XLA (default: on GPUs only)",
+    "freeze_encoder": "train the head only",
+    "freeze_layers": "freeze the embeddings and the lowest N layers",
+    "patience": "stop after this many epochs without dev improvement",
+    "seed": "seed of the head's initialisation, the batch order and dropout",
+    "max_steps": "stop after this many optimizer steps",
+    "random_init": "ignore --model's weights, keep its config and vocab: a baseline without pretraining",
+    "dropout": "hidden dropout rate, also before the classifier (default: the checkpoint's)",
+    "attention_dropout": "attention-probability dropout rate (default: the checkpoint's)",
+    "pad_multiple": "cut each batch to its longest row rounded up to this (default 32 with XLA, else 1)",
+}
 
 
 def _data_flags(p) -> None:
@@ -67,35 +89,15 @@ def register(subparsers) -> None:
                               description="Fine-tunes any bertkit, Hugging Face or Google checkpoint; writes the "
                                           "best model (by the dev metric) as a HF-layout directory.")
     p.add_argument("task", choices=task_names())
-    p.add_argument("--init", required=True, help="checkpoint directory to start from")
+    # Not required=True: the deprecated --init must be able to give it (checked in run_finetune).
+    p.add_argument("--model", help="checkpoint directory to start from (bertkit, HF or Google; required)")
+    deprecated_alias(p, "--init", "--model", "model")
     p.add_argument("--train", required=True, help="training file")
     p.add_argument("--dev", help="dev file: evaluated after every epoch; the best epoch is kept")
     p.add_argument("--out", required=True, help="output model directory")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--batch-size", type=int, default=32, help="micro-batch size")
-    p.add_argument("--learning-rate", type=float, default=5e-5)
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--accumulation-steps", type=int, default=1)
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    xla = p.add_mutually_exclusive_group()
-    xla.add_argument("--xla", dest="xla", action="store_true", default=None,
-                     help="compile the whole training step with XLA (default: on GPUs only)")
-    xla.add_argument("--no-xla", dest="xla", action="store_false", help="never compile with XLA")
-    p.add_argument("--freeze-encoder", action="store_true", help="train the head only")
-    p.add_argument("--freeze-layers", type=int, default=0, help="freeze embeddings + the lowest N layers")
-    p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
-                   help="stop after this many epochs without dev improvement")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pad-multiple", type=int,
-                   help="cut each batch to its longest row rounded up to this (default 32 with XLA, else 1)")
-    p.add_argument("--random-init", action="store_true",
-                   help="ignore --init's weights, keep its config and vocab: a baseline without pretraining")
-    p.add_argument("--dropout", type=float,
-                   help="hidden dropout rate, also before the classifier (default: the checkpoint's)")
-    p.add_argument("--attention-dropout", type=float,
-                   help="attention-probability dropout rate (default: the checkpoint's)")
+    add_dataclass_flags(p, FinetuneOptions, FINETUNE_HELP, flags={"patience": "--early-stopping"},
+                        choices={"precision": ("fp32", "bf16", "fp16")})
+    add_progress_flag(p)
     _data_flags(p)
     p.set_defaults(func=run_finetune)
 
@@ -121,21 +123,18 @@ def register(subparsers) -> None:
     r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
     add_runtime_flag(r)
+    add_progress_flag(r)
     r.set_defaults(func=run_predict, needs_tensorflow=False)
 
 
 def run_finetune(args) -> int:
-    from ..tasks import TASKS, FinetuneOptions, finetune
+    from ..tasks import TASKS, finetune
 
-    options = FinetuneOptions(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, accumulation_steps=args.accumulation_steps,
-        precision=args.precision, xla=args.xla, freeze_encoder=args.freeze_encoder,
-        freeze_layers=args.freeze_layers, patience=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
-        progress=sys.stderr.isatty(), random_init=args.random_init,
-        pad_multiple=args.pad_multiple, dropout=args.dropout, attention_dropout=args.attention_dropout)
+    if args.model is None:
+        raise ValueError("the following arguments are required: --model")
+    options = options_from_args(FinetuneOptions, args, progress=show_progress(args))
     task = TASKS[args.task](**_task_options(args))
-    metrics = finetune(task, args.init, args.train, args.out, dev_file=args.dev, options=options)
+    metrics = finetune(task, args.model, args.train, args.out, dev_file=args.dev, options=options)
     print(f"saved the fine-tuned model to {args.out}")
     print(json.dumps(metrics))
     return 0
@@ -159,7 +158,7 @@ def run_predict(args) -> int:
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "predict")
+        lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "predict", args.progress)
         for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size,
                                        runtime=args.runtime):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .options import add_progress_flag, deprecated_alias, show_progress
 from .pretrain_data import add_format_flag
 
 
@@ -18,7 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory with one (e.g. from `bertkit vocab`)")
     p.add_argument("--config", default="mini", help="preset (tiny, mini, small, medium, base, large) or config.json")
     p.add_argument("--out", required=True)
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--max-length", dest="seq_len", type=int, default=128,
+                   help="word pieces per sequence, [CLS] and [SEP]s included (default 128)")
+    deprecated_alias(p, "--seq-len", "--max-length", "seq_len", type=int)
     p.add_argument("--max-predictions", type=int, default=20)
     p.add_argument("--masked-lm-prob", type=float, default=0.15, help="share of tokens masked (0.15)")
     p.add_argument("--short-seq-prob", type=float, default=0.1,
@@ -36,18 +39,19 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--keep-checkpoints", type=int, default=3)
-    p.add_argument("--init-from", help="start from this pretrained model (a fresh run; resume beats it)")
+    p.add_argument("--model", dest="init_from",
+                   help="start from this pretrained model directory (a fresh run; resuming --out beats it)")
+    deprecated_alias(p, "--init-from", "--model", "init_from")
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker", "none"], default="auto",
                    help="tf.distribute strategy; auto uses TF_CONFIG (multi-worker) or all local GPUs")
     p.add_argument("--errors", choices=["strict", "replace"], default="strict",
                    help="undecodable bytes in the corpus: fail (file:line) or replace")
     add_format_flag(p)
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import sys
-
     from ..tasks.pretrain import PretrainOptions, pretrain, summary_line
 
     options = PretrainOptions(
@@ -57,7 +61,7 @@ def run(args) -> int:
         accumulation_steps=args.accumulation_steps, precision=args.precision, xla=args.xla,
         whole_word_mask=args.whole_word_mask, dynamic_mask=args.dynamic_mask, dupe_factor=args.dupe_factor,
         seed=args.seed, checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-        init_from=args.init_from, strategy=args.strategy, errors=args.errors, progress=sys.stderr.isatty(),
+        init_from=args.init_from, strategy=args.strategy, errors=args.errors, progress=show_progress(args),
         input_format=args.input_format)
     from ..data.pretraining import expand_corpus
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .options import add_progress_flag, deprecated_alias, show_progress
 
 
 def add_format_flag(p) -> None:
@@ -26,7 +27,9 @@ def register(subparsers) -> None:
                         "documents, or running prose (one document per file); a folder means every file in it")
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory holding one")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--seq-len", type=int, default=128, help="max_seq_length (default 128)")
+    p.add_argument("--max-length", dest="seq_len", type=int, default=128,
+                   help="word pieces per sequence, [CLS] and [SEP]s included (default 128)")
+    deprecated_alias(p, "--seq-len", "--max-length", "seq_len", type=int)
     p.add_argument("--max-predictions", type=int, default=20, help="max masked tokens per sequence (20)")
     p.add_argument("--dupe-factor", type=int, default=None,
                    help="passes over the corpus, each with new pairs and masks "
@@ -44,7 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--pool-tokens", type=int, default=4_000_000,
                    help="documents are processed in pools of about this many word pieces (memory bound); "
                         "NotNext segments come from the same pool")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_flag(p)
+    deprecated_alias(p, "--quiet", "--no-progress", "progress", const=False)
     p.set_defaults(func=run)
 
 
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.vocab)
     metadata = write_pretraining_data(
         expand_corpus(args.corpus), tokenizer, args.out, config, num_shards=args.shards, seed=args.seed,
-        fmt=args.input_format, errors=args.errors, progress=not args.quiet and sys.stderr.isatty())
+        fmt=args.input_format, errors=args.errors, progress=show_progress(args))
     n = metadata["num_instances"]
     counts = metadata["counts"]
     print(f"{n} instances ({metadata['masking']} masking, IsNext {counts['is_next'] / max(n, 1):.1%}) from "

@@ -9,10 +9,12 @@ import sys
 from collections.abc import Iterable, Iterator
 
 
-def with_progress(lines: Iterable[tuple[str, str]], path: str | None, desc: str) -> Iterator[tuple[str, str]]:
+def with_progress(lines: Iterable[tuple[str, str]], path: str | None, desc: str,
+                  show: bool = True) -> Iterator[tuple[str, str]]:
     """Yields the `(where, text)` pairs of `lines` unchanged, advancing a bar by each line's UTF-8
-    bytes (+1 for its newline); the total is the size of `path` (unknown for stdin)."""
-    if not sys.stderr.isatty():
+    bytes (+1 for its newline); the total is the size of `path` (unknown for stdin). No bar
+    unless `show` and stderr is a terminal."""
+    if not (show and sys.stderr.isatty()):
         yield from lines
         return
     from tqdm.auto import tqdm

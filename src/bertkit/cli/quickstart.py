@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .options import deprecated_alias
+
 REAL_DATA_VOCAB_SIZE = 8000
 
 
@@ -31,7 +33,9 @@ def register(subparsers) -> None:
     m = p.add_argument_group("model and training")
     m.add_argument("--config", help="model preset (default: tiny) or config.json")
     m.add_argument("--pretrain-steps", type=int, help="pretraining steps")
-    m.add_argument("--seq-len", type=int, help="pretraining sequence length (default 128)")
+    m.add_argument("--max-length", dest="seq_len", type=int,
+                   help="pretraining sequence length in word pieces (default 128)")
+    deprecated_alias(m, "--seq-len", "--max-length", "seq_len", type=int)
     m.add_argument("--epochs", type=float, help="fine-tuning epochs, every task (default: per task)")
     m.add_argument("--seed", type=int, help="pretraining seed and world seed")
     m.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from .options import add_progress_flag, show_progress
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -16,13 +18,16 @@ def register(subparsers) -> None:
                    help="UTF-8 text files; a folder means every file in it")
     p.add_argument("--vocab-size", type=int, required=True, metavar="N", help="number of tokens to produce")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--cased", action="store_true", help="keep case and accents (default: uncased)")
+    casing = p.add_mutually_exclusive_group()
+    casing.add_argument("--lower-case", dest="lower_case", action="store_true", default=True,
+                        help="lower-case and strip accents, as uncased BERT (default)")
+    casing.add_argument("--cased", dest="lower_case", action="store_false", help="keep case and accents")
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="non-UTF-8 bytes: stop with the file and line (strict) or replace them (replace)")
     p.add_argument("--unused", type=int, default=0, metavar="K", help="reserve [unused0]..[unusedK-1] slots")
     p.add_argument("--min-frequency", type=int, default=2, help="stop merging below this pair count")
     p.add_argument("--limit-alphabet", type=int, default=1000, help="keep at most this many characters")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flag(p)
     p.set_defaults(func=run_vocab)
 
     t = subparsers.add_parser("tokenize", help="print the word pieces, ids and offsets of some text",
@@ -40,11 +45,11 @@ def run_vocab(args) -> int:
     start = time.perf_counter()
     from ..data.pretraining import expand_corpus
 
-    tokens = train_vocab(expand_corpus(args.corpus), args.vocab_size, lower_case=not args.cased, num_unused=args.unused,
+    tokens = train_vocab(expand_corpus(args.corpus), args.vocab_size, lower_case=args.lower_case, num_unused=args.unused,
                          min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet,
-                         errors=args.errors, progress=not args.no_progress, stats=stats)
+                         errors=args.errors, progress=show_progress(args), stats=stats)
     # No casing check: a cased vocab trained on lower-case text is the user's (valid) choice.
-    tok = BertTokenizer(tokens, lower_case=not args.cased, check_casing=False)
+    tok = BertTokenizer(tokens, lower_case=args.lower_case, check_casing=False)
     tok.save(args.out)
     print(f"wrote {args.out}/vocab.txt: {len(tokens)} tokens ({stats.alphabet} characters, {stats.merges} "
           f"merged pieces) from {stats.words:,} words ({stats.distinct_words:,} distinct) "

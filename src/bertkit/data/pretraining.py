@@ -77,7 +77,7 @@ class PretrainingDataConfig:
     def __post_init__(self):
         if self.max_seq_length < NUM_SPECIAL_TOKENS + 2:
             raise ValueError(
-                f"seq-len {self.max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs 3 special tokens "
+                f"--max-length {self.max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs 3 special tokens "
                 f"and at least one token in each segment, so at least {NUM_SPECIAL_TOKENS + 2}")
         if not 1 <= self.max_predictions_per_seq <= self.max_seq_length - NUM_SPECIAL_TOKENS:
             raise ValueError(f"max-predictions must be in [1, seq-len - 3 = {self.max_seq_length - 3}], "

@@ -52,7 +52,7 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
         raise ValueError(f"{model_dir} holds a {task or 'encoder'} model, not a {kind} model")
     config.check_length(max_length, "--max-length", model_dir)
     if kind == "preprocessor":
-        seq_length = config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
+        seq_length = config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
     tokenizer = load_tokenizer(model_dir)
     if kind == "preprocessor":
         from .preprocessor import PreprocessorModule

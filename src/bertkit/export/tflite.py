@@ -64,7 +64,7 @@ def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> s
     task = model_task(model)
     if task in (None, "pretraining"):
         raise ValueError(f"{model_dir}: TFLite export needs a fine-tuned model, this one is {task or 'an encoder'}")
-    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--seq-length", model_dir)
+    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
     with open(path, "wb") as f:
         from ..tasks.task import get_task
 

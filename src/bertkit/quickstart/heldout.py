@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="its pretraining data (OUT/data of `bertkit pretrain`)")
     p.add_argument("--corpus", nargs="*", help="held-out text, in the pretraining corpus format")
     p.add_argument("--out", required=True, help="where the held-out instances are written")
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--max-length", dest="seq_len", type=int, default=128, help="word pieces per sequence (128)")
     p.add_argument("--seed", type=int, default=12345)
     args = p.parse_args(argv)
     print(json.dumps(evaluate_pretraining(args.model, args.train_data, args.corpus, args.out, args.seq_len,

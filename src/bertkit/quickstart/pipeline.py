@@ -348,7 +348,7 @@ def _step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progr
               f"{history[0]['loss']:.2f} -> {last['loss']:.2f}, MLM acc {last['mlm_accuracy']:.3f}, NSP acc "
               f"{last['nsp_accuracy']:.3f} (training batches)")
     argv = ["bertkit", "pretrain", "--corpus", *paths["corpus"], "--vocab", paths["vocab"],
-            "--config", _config_arg(options, paths), "--seq-len", options.seq_len,
+            "--config", _config_arg(options, paths), "--max-length", options.seq_len,
             "--batch-size", options.pretrain_batch_size, "--steps", options.pretrain_steps,
             "--learning-rate", options.pretrain_learning_rate, "--warmup-steps", warmup, "--dynamic-mask",
             "--seed", options.seed, "--checkpoint-every", options.pretrain_steps, "--keep-checkpoints", 1]
@@ -373,7 +373,7 @@ def _step_pretrain_eval(r: StepResult, options: QuickstartOptions, paths: dict, 
     r.commands = [command("python", "-m", "bertkit.quickstart.heldout", "--model", paths["pretrain"],
                           "--train-data", os.path.join(paths["pretrain"], "data"),
                           *(["--corpus", *paths["corpus_dev"]] if paths["corpus_dev"] else []),
-                          "--seq-len", options.seq_len, "--seed", options.seed, "--out", paths["heldout"])]
+                          "--max-length", options.seq_len, "--seed", options.seed, "--out", paths["heldout"])]
 
 
 # --- step: fine-tune -----------------------------------------------------------------------------------
@@ -406,7 +406,7 @@ def _step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: 
                   f"recall {metrics['recall']:.4f})")
     else:
         r.line = f"dev exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
-    argv = ["bertkit", "finetune", task, "--init", paths["pretrain"], "--train", paths[f"{task}_train"],
+    argv = ["bertkit", "finetune", task, "--model", paths["pretrain"], "--train", paths[f"{task}_train"],
             *(["--dev", dev] if dev else []), "--out", paths[task], "--epochs", s.epochs,
             "--batch-size", s.batch_size, "--learning-rate", s.learning_rate]
     for key, value in flags.items():

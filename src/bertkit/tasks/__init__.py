@@ -1,7 +1,7 @@
 """Fine-tuning tasks, each described once (task.py) and registered by its module: classify,
 regression, multilabel, ner, qa, multiple-choice, embedding.
 
-`finetune` and `FinetuneOptions` load TensorFlow when first used; the task classes, `evaluate` and
+`finetune` loads TensorFlow when first used; the task classes, `evaluate` and
 `predict` do not (the TFLite runtime runs without it).
 """
 
@@ -11,6 +11,7 @@ from .embedding import EmbeddingTask  # noqa: F401
 from .inference import evaluate, predict  # noqa: F401
 from .multilabel import MultiLabelTask  # noqa: F401
 from .multiple_choice import MultipleChoiceTask  # noqa: F401
+from .options import FinetuneOptions  # noqa: F401
 from .ner import NerTask  # noqa: F401
 from .qa import QaTask  # noqa: F401
 from .regression import RegressionTask  # noqa: F401
@@ -18,7 +19,7 @@ from .task import TASKS, Task, get_task, register, task_names  # noqa: F401
 
 
 def __getattr__(name):
-    if name in ("finetune", "FinetuneOptions"):
+    if name == "finetune":
         from . import base
 
         return getattr(base, name)

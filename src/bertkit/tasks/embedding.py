@@ -9,7 +9,7 @@ Two kinds of training file, TSV/CSV (columns by index or name) or JSON Lines:
     "positive" in JSON Lines.
   * scored pairs (`--label-column`): CoSENT (scale 20), e.g. STS-B:
 
-    bertkit finetune embedding --init all-MiniLM-L6-v2 --train sts-train.csv --dev sts-dev.csv \
+    bertkit finetune embedding --model all-MiniLM-L6-v2 --train sts-train.csv --dev sts-dev.csv \
         --out stsb-embedder --delimiter tab --no-header --text-column 5 --text-pair-column 6 --label-column 4
 
 `--loss mnrl|cosent` overrides the choice. The pooling (mean, cls, ...) and normalisation are the
@@ -51,7 +51,7 @@ class EmbeddingTask(Task):
     group_by_length = False
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
                 "header": None, "delimiter": None, "quoting": None, "loss": None, "scale": 20.0}
-    transient = ("delimiter", "quoting", "label_column")
+    transient = ("delimiter", "quoting")
     blank_prediction = {"similarity": None}
 
     def __init__(self, **options):

@@ -9,7 +9,7 @@ dev set it stays at 0.5. Saved as HF's BertForSequenceClassification with
 `problem_type: "multi_label_classification"`. GoEmotions (`goemotions/*.tsv`, CSV-quoted texts,
 ids naming the lines of `emotions.txt`):
 
-    bertkit finetune multilabel --init MODEL --train train.tsv --dev dev.tsv --out emotions \
+    bertkit finetune multilabel --model MODEL --train train.tsv --dev dev.tsv --out emotions \
         --quoting csv --no-header --label-column 1 --label-names emotions.txt
 """
 

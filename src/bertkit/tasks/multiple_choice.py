@@ -6,7 +6,7 @@ its pooled output, and a softmax over the choices gives the probabilities (cross
 choices in training). Saved as HF's BertForMultipleChoice, which loads it with the same logits.
 CommonsenseQA (`commonsenseqa/*.jsonl`, 5 choices):
 
-    bertkit finetune multiple-choice --init MODEL --train train.jsonl --dev dev.jsonl --out csqa
+    bertkit finetune multiple-choice --model MODEL --train train.jsonl --dev dev.jsonl --out csqa
 
 `predict` takes one question per line: a JSON object in any reader layout, or TAB-separated
 `context<TAB>choice 1<TAB>choice 2...`; questions may have different numbers of choices.

@@ -63,7 +63,7 @@ def model_config(options: PretrainOptions, vocab_size: int) -> BertConfig:
     if config.vocab_size != vocab_size:
         raise ValueError(f"the vocab has {vocab_size} entries but the config's vocab_size is {config.vocab_size}")
     if options.seq_len > config.max_position_embeddings:
-        raise ValueError(f"--seq-len {options.seq_len} exceeds the config's max_position_embeddings "
+        raise ValueError(f"--max-length {options.seq_len} exceeds the config's max_position_embeddings "
                          f"({config.max_position_embeddings})")
     return config
 
@@ -140,7 +140,7 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
     history = trainer.fit(dataset)
     if trainer.resumed_from is not None:
         print(f"resumed from checkpoint at step {trainer.resumed_from}"
-              + (" (--init-from ignored: resuming beats init)" if options.init_from else ""))
+              + (" (--model ignored: resuming beats it)" if options.init_from else ""))
     elif options.init_from:
         print(f"initialised from {options.init_from}")
     if trainer.chief:

@@ -5,7 +5,7 @@ Saved as HF's BertForSequenceClassification with `problem_type: "regression"` an
 transformers loads it with the same outputs. STS-B (`stsb/sts-*.csv`, TAB-separated despite the
 suffix, 7 or 9 fields):
 
-    bertkit finetune regression --init MODEL --train sts-train.csv --dev sts-dev.csv --out stsb \
+    bertkit finetune regression --model MODEL --train sts-train.csv --dev sts-dev.csv --out stsb \
         --delimiter tab --no-header --text-column 5 --text-pair-column 6 --label-column 4
 """
 

@@ -136,7 +136,17 @@ def _cosine_matrix(a, b):
                      transpose_b=True)
 
 
-class MultipleNegativesRankingLoss:
+class _EmbeddingLoss:
+    """A loss on the cosine similarities of a batch of embeddings, times `scale` (1 / temperature)."""
+
+    def __init__(self, scale: float = 20.0):
+        self.scale = scale
+
+    def normalizers(self, labels):
+        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
+
+
+class MultipleNegativesRankingLoss(_EmbeddingLoss):
     """In-batch negatives (sentence-transformers' MultipleNegativesRankingLoss, its default
     "query_to_doc" form): for anchor i, cross-entropy over scale * cos(anchor i, text j) for every
     other text j of the batch (each example's positive, then any further texts as hard negatives),
@@ -145,12 +155,6 @@ class MultipleNegativesRankingLoss:
 
     Under gradient accumulation each micro-batch is its own set of negatives (a smaller batch, as
     sentence-transformers without its cached variant)."""
-
-    def __init__(self, scale: float = 20.0):
-        self.scale = scale
-
-    def normalizers(self, labels):
-        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
 
     def __call__(self, outputs, labels, norms):
         embeddings = tf.cast(outputs["embeddings"], tf.float32)
@@ -166,7 +170,7 @@ class MultipleNegativesRankingLoss:
         return tf.reduce_sum(ce) / tf.maximum(norms["examples"], 1.0), metrics
 
 
-class CoSENTLoss:
+class CoSENTLoss(_EmbeddingLoss):
     """CoSENT (sentence-transformers' CoSENTLoss; Su, 2022) on scored pairs: for every two pairs
     (i, j) of the batch with score_i < score_j, a penalty when cos_i is not below cos_j:
         loss = log(1 + sum over those (i, j) of exp(scale * (cos_i - cos_j))).
@@ -174,12 +178,6 @@ class CoSENTLoss:
     embeddings [B, 2, H]; labels: labels [B] float (the scores).
 
     A batch-level loss: each micro-batch's value is weighted by its share of the global batch."""
-
-    def __init__(self, scale: float = 20.0):
-        self.scale = scale
-
-    def normalizers(self, labels):
-        return {"examples": tf.cast(tf.shape(labels["labels"])[0], tf.float32)}
 
     def __call__(self, outputs, labels, norms):
         embeddings = tf.cast(outputs["embeddings"], tf.float32)

@@ -95,7 +95,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 class Trainer:
     """Builds the model and optimizer under the strategy, then trains with checkpoints and resume.
 
-    build_model() must create (and, for --init-from, load) the model; it runs inside the strategy
+    build_model() must create (and, for a starting model, load) the model; it runs inside the strategy
     scope. The dataset yields (features, labels) dicts with GLOBAL batch size, fixed shapes.
     """
 

@@ -1,0 +1,76 @@
+"""Command-line flags made from the options dataclasses, and deprecated flag names.
+
+Each option's default is declared once, in its dataclass (FinetuneOptions, PretrainOptions); the
+flag, its type and its default here come from the field, so the CLI and the Python API cannot
+drift apart (HF's `HfArgumentParser` is the same idea). One concept has one flag name across the
+commands; an older name keeps working for one release and warns (`deprecated_alias`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_dataclass_flags(parser, cls, helps: dict[str, str], *, flags: dict[str, str] | None = None,
+                        choices: dict[str, tuple] | None = None) -> None:
+    """One flag per field of dataclass `cls` named in `helps` (in the dataclass's order).
+
+    The flag is `--field-name` unless `flags` renames it; bool fields become `--x` (default False)
+    or `--x/--no-x` (default True or None); `X | None` fields take an X and default to None. The
+    default, shown in the help, is the field's."""
+    flags, choices = flags or {}, choices or {}
+    for field in dataclasses.fields(cls):
+        if field.name not in helps:
+            continue
+        flag = flags.get(field.name, "--" + field.name.replace("_", "-"))
+        kind = str(field.type).replace(" ", "").removesuffix("|None")
+        default = field.default
+        help_text = helps[field.name] + ("" if default in (None, False) else f" (default {default})")
+        if kind == "bool":
+            action = "store_true" if default is False else argparse.BooleanOptionalAction
+            parser.add_argument(flag, dest=field.name, action=action, default=default, help=help_text)
+        elif kind in _TYPES:
+            parser.add_argument(flag, dest=field.name, type=_TYPES[kind], default=default,
+                                choices=choices.get(field.name), help=help_text)
+        else:
+            raise TypeError(f"{cls.__name__}.{field.name}: no flag for type {field.type}")
+
+
+def options_from_args(cls, args: argparse.Namespace, **given):
+    """An instance of dataclass `cls` from the parsed flags named after its fields, plus `given`."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**values, **given})
+
+
+class _Deprecated(argparse.Action):
+    """Stores like the new flag, after a warning on stderr naming the new flag."""
+
+    def __init__(self, option_strings, dest, new: str, const=None, nargs=None, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, nargs=0 if const is not None else nargs, const=const, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"bertkit: warning: {option_string} is deprecated and will be removed; use {self.new}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.const is not None else values)
+
+
+def deprecated_alias(parser, old: str, new: str, dest: str, type=None, const=None) -> None:
+    """`old` still sets `dest` (as `new` does), warns, and is left out of --help. `const`: the value a
+    flag without an argument stores (e.g. --quiet -> progress False)."""
+    parser.add_argument(old, dest=dest, action=_Deprecated, new=new, type=type, const=const,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_progress_flag(parser) -> None:
+    """--no-progress, for every command that can show a progress bar."""
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=True,
+                        help="no progress bar (default: one on stderr when it is a terminal)")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    return getattr(args, "progress", True) and sys.stderr.isatty()

@@ -1,0 +1,63 @@
+"""The CLI's flags: generated from the options dataclasses (one default each), one name per concept,
+and the old names still accepted for one release with a warning."""
+
+import dataclasses
+
+import pytest
+
+from bertkit.cli import build_parser
+from bertkit.cli.options import options_from_args
+from bertkit.tasks import FinetuneOptions
+
+
+def parse(*argv):
+    return build_parser().parse_args([str(a) for a in argv])
+
+
+def test_finetune_flags_default_to_the_dataclass():
+    args = parse("finetune", "classify", "--model", "m", "--train", "t.tsv", "--out", "o")
+    assert options_from_args(FinetuneOptions, args, progress=False) == FinetuneOptions(progress=False)
+    args = parse("finetune", "ner", "--model", "m", "--train", "t", "--out", "o", "--epochs", "1.5", "--no-xla",
+                 "--early-stopping", "2", "--dropout", "0.2", "--freeze-encoder", "--precision", "bf16")
+    options = options_from_args(FinetuneOptions, args)
+    assert (options.epochs, options.xla, options.patience, options.dropout, options.freeze_encoder,
+            options.precision) == (1.5, False, 2, 0.2, True, "bf16")
+    assert parse("finetune", "ner", "--model", "m", "--train", "t", "--out", "o", "--xla").xla is True
+
+
+def test_every_finetune_option_but_progress_has_a_flag():
+    parser = build_parser()
+    help_text = parser._subparsers._group_actions[0].choices["finetune"].format_help()
+    flags = {"patience": "--early-stopping"}
+    for field in dataclasses.fields(FinetuneOptions):
+        if field.name != "progress":
+            assert flags.get(field.name, "--" + field.name.replace("_", "-")) in help_text, field.name
+    assert "--no-progress" in help_text
+
+
+@pytest.mark.parametrize("argv, dest, value, new", [
+    (["finetune", "classify", "--init", "m", "--train", "t", "--out", "o"], "model", "m", "--model"),
+    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "seq_len", 64, "--max-length"),
+    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--init-from", "m"], "init_from", "m", "--model"),
+    (["pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "seq_len", 64,
+     "--max-length"),
+    (["pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--quiet"], "progress", False, "--no-progress"),
+    (["export", "--model", "m", "--out", "o", "--seq-length", "64"], "max_length", 64, "--max-length"),
+    (["quickstart", "--seq-len", "64"], "seq_len", 64, "--max-length"),
+])
+def test_old_flag_names_still_work_and_warn(capsys, argv, dest, value, new):
+    assert getattr(parse(*argv), dest) == value
+    old = next(a for a in argv if a.startswith("--") and a not in ("--corpus", "--vocab", "--out", "--train",
+                                                                      "--model"))
+    assert f"{old} is deprecated and will be removed; use {new}" in capsys.readouterr().err
+
+
+def test_new_names_and_hidden_old_ones():
+    assert parse("pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--max-length", "64").seq_len == 64
+    assert parse("pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--no-progress").progress is False
+    assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o").lower_case is True
+    assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o", "--cased").lower_case is False
+    assert parse("predict", "--model", "m", "--no-progress").progress is False
+    assert parse("embed", "--model", "m").progress is True
+    pretrain_help = build_parser()._subparsers._group_actions[0].choices["pretrain"].format_help()
+    assert "--max-length" in pretrain_help and "--seq-len" not in pretrain_help and "--init-from" not in pretrain_help
