@@ -18,9 +18,9 @@ from ..data.common import make_dataset
 from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
 from ..training.optimizer import OptimizerConfig, set_precision
-from .options import FinetuneOptions
 from ..training.trainer import TrainConfig, Trainer
 from .inference import run_model
+from .options import FinetuneOptions
 from .task import Task
 
 log = logging.getLogger("bertkit")
