@@ -27,6 +27,7 @@ MODULE_COMMANDS = {
     "config.py": ["finetune", "evaluate", "export"],
     "data/classification.py": ["finetune", "evaluate"],
     "quickstart/pipeline.py": ["quickstart"],
+    "hub.py": ["finetune", "evaluate", "predict", "embed", "search", "export", "serve", "pretrain"],
 }
 LOG_CALLS = {"warning", "error", "info", "exception", "critical"}
 

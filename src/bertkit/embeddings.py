@@ -129,19 +129,29 @@ class Embedder:
     """Sentence embeddings of a model folder.
 
     Args:
-      model_dir: a sentence-transformers folder, or any bertkit / HF / Google checkpoint directory.
+      model_dir: a sentence-transformers folder, or any bertkit / HF / Google checkpoint directory,
+        or a Hugging Face Hub name ("sentence-transformers/all-MiniLM-L6-v2"; see `bertkit.hub`).
       pooling, normalize, max_length: override the folder's pooling mode, normalisation and
         max_seq_length (pieces per text, [CLS] and [SEP] included).
       runtime: "auto" (TFLite on CPUs, TensorFlow where it sees a GPU), "tflite" or "tensorflow".
       batch_size: texts per forward pass (sorted by length first).
+      revision: branch, tag or commit of a Hub repo.
     Raises: ValueError for an unknown pooling mode or runtime, or a length above the model's
-      max_position_embeddings.
+      max_position_embeddings; FileNotFoundError / bertkit.hub.HubError for a missing model.
+
+    Example:
+      >>> embedder = bertkit.Embedder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+      >>> embedder.encode(["a cat sat", "a dog ran"]).shape  # float32 [texts, hidden]  # doctest: +SKIP
+      (2, 384)
     """
 
     def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None,
-                 max_length: int | None = None, runtime: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE):
+                 max_length: int | None = None, runtime: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE,
+                 revision: str | None = None):
+        from .hub import resolve_model_path
         from .tasks.inference import pick_runtime
 
+        model_dir = resolve_model_path(model_dir, revision)
         found = read_pooling_config(model_dir)
         if pooling is not None and pooling not in POOLING_MODES:
             raise ValueError(f"--pooling must be one of {', '.join(POOLING_MODES)}, got {pooling!r}")

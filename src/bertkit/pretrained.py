@@ -93,14 +93,33 @@ def override_config(config: BertConfig, overrides: dict | None) -> BertConfig:
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
-def load_pretrained(path: str, config: BertConfig | None = None):
-    """The encoder of any checkpoint directory (HF, Google or bertkit), as a keras.Model.
+def load_pretrained(path: str, config: BertConfig | None = None, revision: str | None = None):
+    """The encoder of any checkpoint (HF, Google or bertkit directory, or a Hub name), as a keras.Model.
 
-    Called on {"input_ids", "token_type_ids", "attention_mask"} it returns
-    {"sequence_output", "pooled_output"}. Head tensors in the checkpoint are skipped on purpose.
+    Args:
+      path: a local directory, or a Hugging Face Hub repo id ("google-bert/bert-base-uncased"),
+        downloaded once into huggingface_hub's cache (safetensors only; see `bertkit.hub`).
+      config: the BertConfig to build (default: the directory's config.json / bert_config.json).
+      revision: branch, tag or commit of a Hub repo.
+
+    Returns:
+      A `BertEncoder` (keras.Model). Called on {"input_ids", "token_type_ids", "attention_mask"},
+      each int32 [batch, seq], it returns {"sequence_output": float32 [batch, seq, hidden],
+      "pooled_output": float32 [batch, hidden]}. Head tensors in the checkpoint are skipped on purpose.
+
+    Raises:
+      FileNotFoundError / bertkit.hub.HubError: no such directory or Hub repo.
+      CheckpointError: a tensor is missing or has the wrong shape for the config.
+
+    Example:
+      >>> encoder = bertkit.load_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+      >>> encoder.config.hidden_size  # doctest: +SKIP
+      384
     """
+    from .hub import resolve_model_path
     from .model.encoder import BertEncoder
 
+    path = resolve_model_path(path, revision)
     config = config or read_config(path)[0]
     tensors = read_tensors(path, config)
     encoder = BertEncoder(config).build_weights()
@@ -109,8 +128,9 @@ def load_pretrained(path: str, config: BertConfig | None = None):
 
 
 def load_model(path: str, task: str | None = None, num_labels: int | None = None,
-               labels: list[str] | None = None, config_overrides: dict | None = None):
-    """A full model from a checkpoint directory.
+               labels: list[str] | None = None, config_overrides: dict | None = None,
+               revision: str | None = None):
+    """A full model from a checkpoint directory or a Hub name (`path`, `revision` as in load_pretrained).
 
     task=None loads what the directory holds (a task model, else pretraining heads if present,
     else the encoder). With a task whose head the checkpoint lacks, the encoder is loaded and the
@@ -118,8 +138,10 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
     `config_overrides` replaces config fields that do not change a weight's shape (the dropout
     rates), as HF's `from_pretrained(path, hidden_dropout_prob=...)`.
     """
+    from .hub import resolve_model_path
     from .model.models import build_task_model
 
+    path = resolve_model_path(path, revision)
     config, raw = read_config(path)
     config = override_config(config, config_overrides)
     tensors = read_tensors(path, config)

@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "needs_tensorflow", True):  # predict/evaluate start it only if they need it
         quiet_tensorflow_start()
     try:
+        model_dest = getattr(args, "model_dest", None)  # --model: a directory or a Hub name (options.add_model_flag)
+        if model_dest and getattr(args, model_dest, None):
+            from ..hub import resolve_model_path
+
+            setattr(args, model_dest, resolve_model_path(getattr(args, model_dest), args.revision))
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as e:
         # Bad input is reported as one clear line, not a traceback.

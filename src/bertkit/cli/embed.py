@@ -17,7 +17,7 @@ from ..data.common import INFERENCE_BATCH_SIZE
 from ..embeddings import POOLING_MODES
 from ..files import BLOCK_BYTES, hash_file, write_atomically
 from .finetune import add_runtime_flag
-from .options import add_progress_flag
+from .options import add_model_flag, add_progress_flag
 
 log = logging.getLogger("bertkit")
 
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                     "sentence-transformers does). The pooling, normalisation and max_seq_length come from a "
                     "sentence-transformers folder (modules.json, 1_Pooling/, sentence_bert_config.json); other "
                     "checkpoints use mean pooling. Texts are read and embedded in chunks, so memory stays flat.")
-    p.add_argument("--model", required=True, help="model directory")
+    add_model_flag(p, "the model")
     p.add_argument("input", nargs="?", help="input file (default: stdin)")
     p.add_argument("--output", help="FILE.npy (float32 [lines, hidden]) or FILE.jsonl; default: JSON Lines on stdout")
     p.add_argument("--pooling", choices=POOLING_MODES,
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
                     "JSON object per query: {\"query\", \"results\": [{\"line\", \"text\", \"score\"}]}, "
                     "best first (line numbers start at 1). Exact search with numpy, fine up to about a million "
                     "lines; beyond, use an approximate index (e.g. FAISS) on `bertkit embed`'s vectors.")
-    s.add_argument("--model", required=True, help="model directory")
+    add_model_flag(s, "the model")
     s.add_argument("--corpus", required=True, help="one text per line")
     s.add_argument("--query", action="append", required=True, help="a query text (repeat for several)")
     s.add_argument("--top-k", type=int, default=5, help="results per query (5)")

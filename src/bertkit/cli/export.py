@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..embeddings import POOLING_MODES
-from .options import deprecated_alias
+from .options import add_model_flag, deprecated_alias
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
                     "files say, else mean-pooled); --kind preprocessor "
                     "the tokenizer alone (TF Hub BERT-preprocess convention). Load with "
                     "`import tensorflow_text` then tf.saved_model.load.")
-    p.add_argument("--model", required=True, help="model directory (bertkit / HF / Google checkpoint)")
+    add_model_flag(p, "the model (bertkit / HF / Google checkpoint)")
     p.add_argument("--out", required=True, help="export directory (the version folder is created inside); "
                                                 "with --kind tflite, the .tflite file")
     p.add_argument("--kind", default="auto", choices=["auto", "encoder", "preprocessor", "tflite"],

@@ -9,7 +9,8 @@ from ..data.common import INFERENCE_BATCH_SIZE
 from ..tasks.options import FinetuneOptions
 from ..tasks.inference import RUNTIMES
 from ..tasks.task import task_names
-from .options import add_dataclass_flags, add_progress_flag, deprecated_alias, options_from_args, show_progress
+from .options import (add_dataclass_flags, add_model_flag, add_progress_flag, deprecated_alias, options_from_args,
+                      show_progress)
 
 FINETUNE_HELP = {
     "epochs": "passes over the training data (fractions allowed)",
@@ -90,7 +91,7 @@ def register(subparsers) -> None:
                                           "best model (by the dev metric) as a HF-layout directory.")
     p.add_argument("task", choices=task_names())
     # Not required=True: the deprecated --init must be able to give it (checked in run_finetune).
-    p.add_argument("--model", help="checkpoint directory to start from (bertkit, HF or Google; required)")
+    add_model_flag(p, "checkpoint to start from (bertkit, HF or Google; required)", required=False)
     deprecated_alias(p, "--init", "--model", "model")
     p.add_argument("--train", required=True, help="training file")
     p.add_argument("--dev", help="dev file: evaluated after every epoch; the best epoch is kept")
@@ -103,7 +104,7 @@ def register(subparsers) -> None:
 
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file",
                               description="Prints the metrics as one JSON object on the last line of stdout.")
-    e.add_argument("--model", required=True)
+    add_model_flag(e, "the fine-tuned model")
     e.add_argument("--data", required=True)
     add_runtime_flag(e)
     _data_flags(e)
@@ -117,7 +118,7 @@ def register(subparsers) -> None:
                                           "object per input line, in input order; a blank line gets the task's "
                                           "empty answer (e.g. {\"label\": null, ...}). Reads and writes in "
                                           "chunks, so memory stays flat on large files.")
-    r.add_argument("--model", required=True)
+    add_model_flag(r, "the fine-tuned model")
     r.add_argument("input", nargs="?", help="input file (default: stdin)")
     r.add_argument("--output", help="write the JSON Lines here (default: stdout)")
     r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,

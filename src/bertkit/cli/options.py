@@ -74,3 +74,13 @@ def add_progress_flag(parser) -> None:
 
 def show_progress(args: argparse.Namespace) -> bool:
     return getattr(args, "progress", True) and sys.stderr.isatty()
+
+
+def add_model_flag(parser, help: str, dest: str = "model", required: bool = True) -> None:
+    """--model (a local directory or a Hugging Face Hub name) and --revision; `main` resolves the name
+    to a local directory (bertkit.hub) before the command runs."""
+    parser.add_argument("--model", dest=dest, required=required,
+                        help=help + "; a local directory, or a Hugging Face Hub name (owner/name), "
+                                    "downloaded once into the Hugging Face cache (safetensors only)")
+    parser.add_argument("--revision", help="branch, tag or commit of a Hub model (default: main)")
+    parser.set_defaults(model_dest=dest)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_progress_flag, deprecated_alias, show_progress
+from .options import add_model_flag, add_progress_flag, deprecated_alias, show_progress
 from .pretrain_data import add_format_flag
 
 
@@ -39,8 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--keep-checkpoints", type=int, default=3)
-    p.add_argument("--model", dest="init_from",
-                   help="start from this pretrained model directory (a fresh run; resuming --out beats it)")
+    add_model_flag(p, "start from this pretrained model (a fresh run; resuming --out beats it)", dest="init_from",
+                   required=False)
     deprecated_alias(p, "--init-from", "--model", "init_from")
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker", "none"], default="auto",
                    help="tf.distribute strategy; auto uses TF_CONFIG (multi-worker) or all local GPUs")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .options import add_model_flag
+
 
 def register(subparsers) -> None:
     # The server modules (FastAPI) are imported only when the command runs; unset limits take
@@ -11,7 +13,7 @@ def register(subparsers) -> None:
         description="POST /v1/predict {\"texts\": [...]} | {\"pairs\": [[a, b], ...]} | "
                     "{\"questions\": [...], \"contexts\": [...]} (also TF Serving's {\"instances\"} / "
                     "{\"inputs\"}); GET /v1/model; GET /healthz. Limits default to bertkit.serve.ServeOptions.")
-    p.add_argument("--model", required=True, help="an export directory (or one of its versions) or a model directory")
+    add_model_flag(p, "an export directory (or one of its versions) or a model")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-batch-size", type=int, help="items per forward pass (default 32)")

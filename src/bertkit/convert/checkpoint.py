@@ -7,6 +7,7 @@ must be filled, and every shape must match; otherwise the error names the tensor
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import types
@@ -18,6 +19,8 @@ from .names import (GOOGLE_SKIPPED_SUFFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PA
                     TRANSPOSE, WeightSpec, all_specs, head_prefixes, head_specs, resolve, uses_pooler)
 
 log = logging.getLogger("bertkit")
+# Large HF checkpoints are split into model-0000N-of-0000M.safetensors listed by this index.
+SHARD_INDEX = "model.safetensors.index.json"
 
 
 class CheckpointError(ValueError):
@@ -28,7 +31,7 @@ def detect_format(path: str) -> str:
     """'hf' for a directory with model.safetensors, 'google' for one with bert_model.ckpt.*."""
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path}: not a directory")
-    if os.path.exists(os.path.join(path, "model.safetensors")):
+    if os.path.exists(os.path.join(path, "model.safetensors")) or os.path.exists(os.path.join(path, SHARD_INDEX)):
         return "hf"
     if glob.glob(os.path.join(path, "*.ckpt.index")) or glob.glob(os.path.join(path, "*.ckpt*.index")):
         return "google"
@@ -41,10 +44,20 @@ def detect_format(path: str) -> str:
 
 
 def read_hf_tensors(path: str) -> dict[str, np.ndarray]:
-    """All tensors of a HF directory's model.safetensors, `bert.` prefix stripped, as numpy arrays."""
+    """All tensors of a HF directory's model.safetensors (or the shards its
+    model.safetensors.index.json lists), `bert.` prefix stripped, as numpy arrays."""
     from safetensors.numpy import load_file
 
-    raw = load_file(os.path.join(path, "model.safetensors"))
+    if os.path.exists(os.path.join(path, "model.safetensors")):
+        raw = load_file(os.path.join(path, "model.safetensors"))
+    else:
+        index = os.path.join(path, SHARD_INDEX)
+        with open(index, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f).get("weight_map", {}).values()))
+        missing = [s for s in shards if not os.path.exists(os.path.join(path, s))]
+        if not shards or missing:
+            raise CheckpointError(f"{index}: shards missing: {missing or 'the weight_map is empty'}")
+        raw = {name: value for shard in shards for name, value in load_file(os.path.join(path, shard)).items()}
     tensors = {}
     for name, value in raw.items():
         key = name[len("bert."):] if name.startswith("bert.") else name

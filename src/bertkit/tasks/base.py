@@ -15,6 +15,7 @@ import time
 import tensorflow as tf
 
 from ..data.common import make_dataset
+from ..hub import resolve_model_path
 from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
 from ..training.optimizer import OptimizerConfig, set_precision
@@ -49,9 +50,11 @@ def freeze(model, options: FinetuneOptions) -> None:
 
 def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str | None = None,
              options: FinetuneOptions | None = None) -> dict:
-    """Fine-tunes `init` (any bertkit / HF / Google directory) on train_file; writes the best
-    model (by the dev metric, else the last) to out_dir and returns the final dev metrics."""
+    """Fine-tunes `init` (any bertkit / HF / Google directory, or a Hugging Face Hub name) on
+    train_file; writes the best model (by the dev metric, else the last) to out_dir and returns the
+    final dev metrics."""
     options = options or FinetuneOptions()
+    init = resolve_model_path(init)
     overrides = {"hidden_dropout_prob": options.dropout, "attention_probs_dropout_prob": options.attention_dropout}
     config = override_config(read_config(init)[0], overrides)  # bad rates fail now, not after featurizing
     task.fit_lengths(config, init)

@@ -273,15 +273,16 @@ class BertTokenizer:
 
 # ---- loading ------------------------------------------------------------------------------
 
-def load_tokenizer(path, **overrides) -> BertTokenizer:
-    """Load a tokenizer from a directory (vocab.txt + tokenizer_config.json) or a vocab.txt path.
+def load_tokenizer(path, revision: str | None = None, **overrides) -> BertTokenizer:
+    """Load a tokenizer from a directory (vocab.txt + tokenizer_config.json), a vocab.txt path or a
+    Hugging Face Hub name (`revision`: its branch, tag or commit; see `bertkit.hub`).
 
     Settings come from tokenizer_config.json (HF keys), else from tokenizer.json (HF fast
     tokenizers), else casing is inferred from the vocab, never assumed. `overrides` win.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such tokenizer directory or vocab file")
+    from ..hub import resolve_model_path
+
+    path = Path(resolve_model_path(path, revision))
     directory = path if path.is_dir() else path.parent
     vocab_path = path if path.is_file() else directory / VOCAB_FILE
     kwargs: dict = {}
