@@ -19,3 +19,4 @@ from .pretrained import load_model, load_pretrained, save_model  # noqa: E402
 __all__ = ["BertConfig", "resolve_config", "load_pretrained", "load_model", "save_model", "__version__"]
 from .tokenizer import load_tokenizer; __all__ += ["load_tokenizer"]  # noqa: E402, E702
 from .embeddings import Embedder; __all__ += ["Embedder"]  # noqa: E402, E702
+from .fill_mask import FillMask; __all__ += ["FillMask"]  # noqa: E402, E702

@@ -28,6 +28,9 @@ GOOGLE_SKIPPED_SUFFIXES = ("/adam_m", "/adam_v", "global_step", "good_steps", "l
 
 TRANSPOSE = "transpose"
 PRETRAINING_HEAD_PREFIX = "cls."
+MLM_HEAD_PREFIX = "cls.predictions."
+# The masked-LM head without NSP or pooler (HF's BertForMaskedLM), as `head_specs` names it.
+MASKED_LM = "masked-lm"
 # Model parts a checkpoint may lack (HF's BertForMaskedLM and token-task models save no pooler);
 # they keep their initial values, as transformers does, with a warning.
 OPTIONAL_PATHS = ("encoder.pooler.",)
@@ -100,12 +103,16 @@ def encoder_specs(config: BertConfig, pooler: bool = True) -> list[WeightSpec]:
 def head_specs(task: str | None) -> list[WeightSpec]:
     """Rows for a model's head(s). Task heads have no Google name (google-research saved them
     under per-script names); pretraining heads have both."""
+    mlm = [
+        *_dense("mlm.transform", "cls.predictions.transform.dense", "cls/predictions/transform/dense"),
+        *_layer_norm("mlm.layer_norm", "cls.predictions.transform.LayerNorm", "cls/predictions/transform/LayerNorm"),
+        WeightSpec("mlm.output_bias", "cls.predictions.bias", "cls/predictions/output_bias"),
+    ]
+    if task == MASKED_LM:  # HF's BertForMaskedLM: the MLM head alone (fill-mask reads it)
+        return mlm
     if task == "pretraining":
         return [
-            *_dense("mlm.transform", "cls.predictions.transform.dense", "cls/predictions/transform/dense"),
-            *_layer_norm("mlm.layer_norm", "cls.predictions.transform.LayerNorm",
-                         "cls/predictions/transform/LayerNorm"),
-            WeightSpec("mlm.output_bias", "cls.predictions.bias", "cls/predictions/output_bias"),
+            *mlm,
             WeightSpec("nsp.dense.kernel", "cls.seq_relationship.weight",
                        "cls/seq_relationship/output_weights", hf_transform=TRANSPOSE,
                        google_transform=TRANSPOSE),
@@ -132,7 +139,7 @@ def head_prefixes() -> tuple[str, ...]:
 def uses_pooler(task: str | None) -> bool:
     """Whether a model for `task` reads (so trains and saves) the pooler: the encoder and the
     pretraining heads do; token-level task heads do not, as in HF."""
-    return task in (None, "pretraining") or _task(task).uses_pooler
+    return task in (None, "pretraining") or (task != MASKED_LM and _task(task).uses_pooler)
 
 
 def _task(name: str):
