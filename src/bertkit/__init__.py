@@ -20,3 +20,18 @@ __all__ = ["BertConfig", "resolve_config", "load_pretrained", "load_model", "sav
 from .tokenizer import load_tokenizer; __all__ += ["load_tokenizer"]  # noqa: E402, E702
 from .embeddings import Embedder; __all__ += ["Embedder"]  # noqa: E402, E702
 from .fill_mask import FillMask; __all__ += ["FillMask"]  # noqa: E402, E702
+
+
+def __getattr__(name: str):
+    # The Keras model classes import TensorFlow; they load on first use, so `import bertkit` (and the
+    # commands that run without TensorFlow) stay light.
+    lazy = {"BertTextClassifier": ".model.text_classifier", "BertPreprocessor": ".model.preprocessor",
+            "BertEncoder": ".model.encoder"}
+    if name in lazy:
+        import importlib
+
+        from .tf_start import quiet_tensorflow_start
+
+        quiet_tensorflow_start()
+        return getattr(importlib.import_module(lazy[name], __name__), name)
+    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")

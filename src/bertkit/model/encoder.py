@@ -29,6 +29,7 @@ def standardize_inputs(inputs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     return input_ids, token_type_ids, attention_mask
 
 
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertEncoder(keras.Model):
     """The BERT encoder.
 

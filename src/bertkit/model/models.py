@@ -17,6 +17,7 @@ from .encoder import BertEncoder
 from .heads import ClassifierHead, MaskedLMHead
 
 
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertPretrainer(keras.Model):
     """Encoder + MLM head (tied decoder) + NSP head.
 
@@ -39,6 +40,13 @@ class BertPretrainer(keras.Model):
         self.nsp.build()
         self.built = True
 
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(BertConfig.from_dict(config["config"]), name=config.get("name"))
+
     def call(self, inputs, training=False):
         outputs = dict(self.encoder(inputs, training=training))
         positions = inputs["masked_lm_positions"]
@@ -60,6 +68,7 @@ class _TaskModel(keras.Model):
             raise ValueError(f"num_labels must be positive, got {num_labels}")
         self.config = config
         self.num_labels = num_labels
+        self.classifier_dropout = classifier_dropout
         self.encoder = encoder or BertEncoder(config)
         self.encoder.build_weights()
         # As in HF, token-level heads have no pooler: it gets no gradient, so it is frozen.
@@ -72,7 +81,25 @@ class _TaskModel(keras.Model):
         self.head.build()
         self.built = True
 
+    def get_config(self):
+        """Constructor arguments (Keras serialization, `.keras` files), plus the label names and
+        task that loading and saving in the HF layout read (`labels`, `bertkit_task`)."""
+        return {"config": self.config.to_dict(), "num_labels": self.num_labels,
+                "classifier_dropout": self.classifier_dropout, "name": self.name,
+                "labels": getattr(self, "labels", None), "bertkit_task": getattr(self, "bertkit_task", None)}
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        labels, task = config.pop("labels", None), config.pop("bertkit_task", None)
+        model = cls(BertConfig.from_dict(config.pop("config")), **config)
+        model.labels = labels
+        if task:
+            object.__setattr__(model, "bertkit_task", task)
+        return model
+
+
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertForSequenceClassification(_TaskModel):
     """Outputs {"logits": [B, num_labels]} from the pooled [CLS] output."""
 
@@ -81,6 +108,7 @@ class BertForSequenceClassification(_TaskModel):
         return {"logits": self.head(pooled, training=training)}
 
 
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertForTokenClassification(_TaskModel):
     """Outputs {"logits": [B, S, num_labels]} from the sequence output."""
 
@@ -91,6 +119,7 @@ class BertForTokenClassification(_TaskModel):
         return {"logits": self.head(sequence, training=training)}
 
 
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertForQuestionAnswering(_TaskModel):
     """Outputs {"start_logits": [B, S], "end_logits": [B, S]} from the sequence output."""
 
@@ -99,6 +128,7 @@ class BertForQuestionAnswering(_TaskModel):
 
     def __init__(self, config: BertConfig, encoder: BertEncoder | None = None, **kwargs):
         kwargs.pop("num_labels", None)
+        kwargs.pop("classifier_dropout", None)
         # HF's BertForQuestionAnswering applies no dropout before qa_outputs.
         super().__init__(config, num_labels=2, encoder=encoder, classifier_dropout=0.0, **kwargs)
 
@@ -109,6 +139,7 @@ class BertForQuestionAnswering(_TaskModel):
         return {"start_logits": start, "end_logits": end}
 
 
+@keras.saving.register_keras_serializable(package="bertkit")
 class BertForMultipleChoice(_TaskModel):
     """Inputs [B, C, S] (C choices, each a `[CLS] context [SEP] choice [SEP]` sequence); outputs
     {"logits": [B, C]}: one score per choice from its pooled [CLS] output, for a softmax over the

@@ -111,14 +111,16 @@ class OptimizerConfig:
     epsilon: float = 1e-6
 
 
-def create_optimizer(cfg: OptimizerConfig, precision: str = "fp32") -> keras.optimizers.Optimizer:
+def create_optimizer(cfg: OptimizerConfig, precision: str = "fp32", clip_in_optimizer: bool = False
+                     ) -> keras.optimizers.Optimizer:
     """AdamW (Keras) with the BERT schedule; wrapped in a LossScaleOptimizer for fp16.
 
-    cfg.clip_norm is applied by the Trainer to the global gradient (see Trainer._clip), not here."""
+    cfg.clip_norm is applied by the Trainer to the global gradient (see Trainer._clip); for Keras'
+    own `fit` (one replica) `clip_in_optimizer` makes the optimizer clip the same global norm."""
     schedule = WarmupLinearDecay(cfg.learning_rate, cfg.warmup_steps, cfg.total_steps)
     optimizer = AdamW(
         learning_rate=schedule, weight_decay=cfg.weight_decay, beta_1=cfg.beta_1, beta_2=cfg.beta_2,
-        epsilon=cfg.epsilon)
+        epsilon=cfg.epsilon, global_clipnorm=cfg.clip_norm if clip_in_optimizer else None)
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES)
     if precision == "fp16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -1,0 +1,268 @@
+"""BertTextClassifier: strings in, class logits out, trained with Keras' own compile/fit.
+
+The Keras-native face of the `classify` task, shaped like KerasHub's `TextClassifier`:
+
+    clf = bertkit.BertTextClassifier.from_pretrained("google-bert/bert-base-uncased", num_labels=2)
+    clf.compile()                                   # AdamW + BERT schedule, cross-entropy, accuracy
+    clf.fit(x=train_texts, y=train_labels, batch_size=32, epochs=3, validation_data=(dev_texts, dev_y))
+    clf.predict(["a fine film"])                    # float32 logits [N, num_labels]
+    clf.save("clf.keras"); clf.save_pretrained("clf_dir")   # Keras file / HF-layout directory
+
+Raw strings are tokenized in the tf.data pipeline by its `preprocessor` (`BertPreprocessor`), so
+the compiled step sees int32 batches. The model it wraps is the same `BertForSequenceClassification`
+that `bertkit finetune classify` trains, and `compile()`'s defaults are the engine's (AdamW with
+decoupled weight decay, no decay on LayerNorm or biases, global-norm clipping at 1.0, linear warmup
+over `warmup_ratio` of the steps then linear decay to 0): on the same batches both give the same
+weights (tests/model/test_text_classifier.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..tasks.options import FinetuneOptions
+from .encoder import BertEncoder
+from .models import BertForSequenceClassification
+from .preprocessor import BertPreprocessor
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneOptions)}
+
+
+@keras.saving.register_keras_serializable(package="bertkit")
+class BertTextClassifier(keras.Model):
+    """A BERT text classifier that takes raw strings (or `(texts, text_pairs)` for pair tasks).
+
+    Args:
+      backbone: a `BertEncoder` (e.g. `bertkit.load_pretrained(path)`); ignored with `task_model`.
+      num_classes: outputs of the new classification head.
+      preprocessor: a `BertPreprocessor`; without one the model takes the encoder's int32 dict.
+      dropout: dropout before the head (default: the backbone config's hidden_dropout_prob).
+      labels: class names, index i naming logit i (saved as HF id2label).
+      task_model: an existing `BertForSequenceClassification` to wrap (from_pretrained uses it).
+
+    Call: strings [batch] / a pair of them / the encoder's dict -> float32 logits [batch, num_classes].
+    """
+
+    def __init__(self, backbone: BertEncoder | None = None, num_classes: int = 2,
+                 preprocessor: BertPreprocessor | None = None, dropout: float | None = None,
+                 labels: list[str] | None = None, task_model: BertForSequenceClassification | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if task_model is None:
+            if backbone is None:
+                raise ValueError("BertTextClassifier needs a backbone (a BertEncoder) or a task_model")
+            task_model = BertForSequenceClassification(backbone.config, num_labels=num_classes, encoder=backbone,
+                                                       classifier_dropout=dropout)
+            task_model.build()
+        if labels is not None:
+            if len(labels) != task_model.num_labels:
+                raise ValueError(f"{len(labels)} labels for {task_model.num_labels} classes")
+            task_model.labels = list(labels)
+        self.task_model = task_model
+        self.preprocessor = preprocessor
+        self._auto_optimizer = None
+        # clf(["a text", ...]) works as clf(tf.constant([...])) does: strings are not converted.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    # --- construction and files ---------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, num_labels: int | None = None, labels: list[str] | None = None,
+                        max_length: int | None = None, revision: str | None = None, dropout: float | None = None,
+                        attention_dropout: float | None = None) -> "BertTextClassifier":
+        """A classifier from a model directory or Hub name: a fine-tuned classifier keeps its head and
+        labels; any other checkpoint gets a new head of `num_labels` (or len(labels)) outputs.
+
+        `max_length` (word pieces per sequence) defaults to the saved classifier's, else 128, and is
+        capped at the model's max_position_embeddings. `dropout` / `attention_dropout` replace the
+        checkpoint's rates, as HF's `from_pretrained(..., hidden_dropout_prob=...)`."""
+        from ..hub import resolve_model_path
+        from ..pretrained import load_model, read_config
+        from ..tokenizer import load_tokenizer
+
+        path = resolve_model_path(name_or_path, revision)
+        config, raw = read_config(path)
+        saved_length = (raw.get("bertkit_task_options") or {}).get("max_length")
+        length = config.fit_length(max_length, saved_length or 128, "max_length", path)
+        model = load_model(path, task="classify", num_labels=num_labels, labels=labels,
+                           config_overrides={"hidden_dropout_prob": dropout,
+                                             "attention_probs_dropout_prob": attention_dropout})
+        return cls(task_model=model, preprocessor=BertPreprocessor(load_tokenizer(path), max_length=length))
+
+    def save_pretrained(self, out_dir: str) -> str:
+        """Writes a HF-layout directory (`transformers.BertForSequenceClassification` and
+        `bertkit predict` / `evaluate` / `export` load it)."""
+        from ..pretrained import save_model
+
+        options = {"max_length": self.preprocessor.max_length} if self.preprocessor else {}
+        return save_model(self.task_model, out_dir, tokenizer=self.preprocessor.tokenizer if self.preprocessor else None,
+                          extra_config={"bertkit_task_options": options})
+
+    @property
+    def labels(self) -> list[str] | None:
+        return getattr(self.task_model, "labels", None)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "task_model": keras.saving.serialize_keras_object(self.task_model),
+                "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        task_model = keras.saving.deserialize_keras_object(config.pop("task_model"))
+        preprocessor = config.pop("preprocessor")
+        preprocessor = keras.saving.deserialize_keras_object(preprocessor) if preprocessor else None
+        return cls(task_model=task_model, preprocessor=preprocessor, **config)
+
+    # --- the forward pass ---------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict):
+            inputs = self._preprocess(inputs)
+        return self.task_model(inputs, training=training)["logits"]
+
+    def _preprocess(self, texts):
+        if self.preprocessor is None:
+            raise ValueError("this BertTextClassifier has no preprocessor: give it the encoder's int32 dict "
+                             "(input_ids, token_type_ids, attention_mask), or build it with one")
+        return self.preprocessor(texts)
+
+    # --- Keras training API with raw strings ---------------------------------------------------
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate: float | None = None,
+                warmup_ratio: float | None = None, weight_decay: float | None = None, **kwargs):
+        """Keras compile with the fine-tuning engine's defaults for "auto":
+        optimizer: bertkit AdamW (torch's update), `learning_rate` (5e-5) warmed up linearly over
+          `warmup_ratio` (0.1) of each fit call's steps, then decayed linearly to 0; `weight_decay`
+          (0.01) except LayerNorm and biases; gradients clipped to global norm 1.0. The schedule
+          needs the number of steps, so each `fit` call builds it anew (and fresh Adam moments).
+        loss: sparse categorical cross-entropy on the logits; metrics: accuracy.
+        Any other value is passed to keras.Model.compile as is."""
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        self._auto_optimizer = None
+        if optimizer == "auto":
+            self._auto_optimizer = {
+                "learning_rate": _DEFAULTS["learning_rate"] if learning_rate is None else learning_rate,
+                "warmup_ratio": _DEFAULTS["warmup_ratio"] if warmup_ratio is None else warmup_ratio,
+                "weight_decay": _DEFAULTS["weight_decay"] if weight_decay is None else weight_decay}
+            optimizer = self._make_optimizer(total_steps=1)
+        self._compile_args = dict(loss=loss, metrics=metrics, **kwargs)
+        super().compile(optimizer=optimizer, **self._compile_args)
+
+    def get_compile_config(self):
+        if self._auto_optimizer is not None:  # a `.keras` file records compile()'s own arguments
+            return {"auto_optimizer": self._auto_optimizer}
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        if "auto_optimizer" in config:
+            self.compile(**config["auto_optimizer"])
+            self.optimizer.build(self.trainable_variables)  # so the saved optimizer state loads into it
+        else:
+            super().compile_from_config(config)
+
+    def _make_optimizer(self, total_steps: int):
+        from ..training.optimizer import OptimizerConfig, create_optimizer
+
+        auto = self._auto_optimizer
+        return create_optimizer(OptimizerConfig(learning_rate=auto["learning_rate"],
+                                                warmup_steps=int(auto["warmup_ratio"] * total_steps),
+                                                total_steps=total_steps, weight_decay=auto["weight_decay"]),
+                                clip_in_optimizer=True)
+
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, validation_data=None,
+            shuffle: bool = True, **kwargs):
+        """keras.Model.fit on raw strings: `x` a list / array of texts, a `(texts, text_pairs)` pair,
+        or a tf.data.Dataset of batched `(texts, labels)`; `y` class indices or label names (of
+        `labels`; a Dataset's labels must be indices). `validation_data`: `(x, y)` in the same forms.
+        Batches default to 32 texts."""
+        batch_size = batch_size or _DEFAULTS["batch_size"]
+        data = self._dataset(x, y, batch_size, shuffle)
+        if validation_data is not None:
+            validation_data = self._dataset(*_unpack(validation_data), batch_size, False)
+        if self._auto_optimizer is not None:
+            steps = int(data.cardinality())
+            if steps < 0:
+                raise ValueError("fit with compile()'s default schedule needs a dataset of known length "
+                                 "(its number of steps sets the warmup and decay)")
+            steps_per_epoch = kwargs.get("steps_per_epoch") or steps
+            super().compile(optimizer=self._make_optimizer(max(1, steps_per_epoch * epochs)), **self._compile_args)
+        return super().fit(data, epochs=epochs, validation_data=validation_data, shuffle=False, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, **kwargs):
+        """keras.Model.evaluate on raw strings (the forms `fit` takes)."""
+        return super().evaluate(self._dataset(x, y, batch_size or _DEFAULTS["batch_size"], False), **kwargs)
+
+    def predict(self, x, batch_size: int | None = None, **kwargs):
+        """Logits float32 [N, num_classes] for raw strings (a list, an array or a `(texts, pairs)`)."""
+        return super().predict(self._dataset(x, None, batch_size or _DEFAULTS["batch_size"], False), **kwargs)
+
+    def _dataset(self, x, y, batch_size: int, shuffle: bool) -> tf.data.Dataset:
+        if isinstance(x, tf.data.Dataset):
+            data = x
+        else:
+            texts = tuple(_strings(part) for part in x) if isinstance(x, tuple) else _strings(x)
+            n = len(texts[0]) if isinstance(texts, tuple) else len(texts)
+            elements = texts if y is None else (texts, self._label_ids(y, n))
+            data = tf.data.Dataset.from_tensor_slices(elements)
+            if shuffle:
+                data = data.shuffle(n, reshuffle_each_iteration=True)
+            data = data.batch(batch_size)
+        spec = data.element_spec
+        if self.preprocessor is None:
+            pass
+        elif _is_text_spec(spec):  # (texts, text_pairs) without labels
+            data = data.map(lambda a, b: self.preprocessor((a, b)), num_parallel_calls=tf.data.AUTOTUNE)
+        elif isinstance(spec, tuple):  # (inputs, labels[, sample weights])
+            if not isinstance(spec[0], dict):  # a dict is already the model's inputs
+                data = data.map(lambda x, *rest: (self.preprocessor(x), *rest), num_parallel_calls=tf.data.AUTOTUNE)
+        elif not isinstance(spec, dict):
+            data = data.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    def _label_ids(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if len(y) != n:
+            raise ValueError(f"{n} texts but {len(y)} labels")
+        if y.dtype.kind in "USO":
+            names = {name: i for i, name in enumerate(self.labels or [])}
+            unknown = sorted({str(v) for v in y} - set(names))
+            if unknown:
+                raise ValueError(f"labels {unknown[:5]} are not among the model's labels {self.labels}")
+            return np.array([names[str(v)] for v in y], np.int32)
+        ids = y.astype(np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.task_model.num_labels):
+            raise ValueError(f"class indices must be in [0, {self.task_model.num_labels}), got "
+                             f"{int(ids.min())}..{int(ids.max())}")
+        return ids.astype(np.int32)
+
+
+def _strings(texts) -> np.ndarray:
+    if isinstance(texts, str):
+        raise ValueError("give a list of texts, not one string")
+    return np.asarray(list(texts), dtype=object).astype(str)
+
+
+def _is_text_spec(spec) -> bool:
+    """A (texts, text_pairs) element: two string tensors."""
+    return (isinstance(spec, tuple) and len(spec) == 2
+            and all(isinstance(s, tf.TensorSpec) and s.dtype == tf.string for s in spec))
+
+
+def _unpack(data):
+    if isinstance(data, tf.data.Dataset):
+        return data, None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError("validation_data must be (texts, labels) or a tf.data.Dataset")
+    return data[0], data[1]
+
