@@ -37,13 +37,13 @@ def test_every_finetune_option_but_progress_has_a_flag():
 
 @pytest.mark.parametrize("argv, dest, value, new", [
     (["finetune", "classify", "--init", "m", "--train", "t", "--out", "o"], "model", "m", "--model"),
-    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "seq_len", 64, "--max-length"),
-    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--init-from", "m"], "init_from", "m", "--model"),
-    (["pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "seq_len", 64,
+    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "max_length", 64, "--max-length"),
+    (["pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--init-from", "m"], "model", "m", "--model"),
+    (["pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--seq-len", "64"], "max_length", 64,
      "--max-length"),
     (["pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--quiet"], "progress", False, "--no-progress"),
     (["export", "--model", "m", "--out", "o", "--seq-length", "64"], "max_length", 64, "--max-length"),
-    (["quickstart", "--seq-len", "64"], "seq_len", 64, "--max-length"),
+    (["quickstart", "--seq-len", "64"], "max_length", 64, "--max-length"),
 ])
 def test_old_flag_names_still_work_and_warn(capsys, argv, dest, value, new):
     assert getattr(parse(*argv), dest) == value
@@ -53,7 +53,7 @@ def test_old_flag_names_still_work_and_warn(capsys, argv, dest, value, new):
 
 
 def test_new_names_and_hidden_old_ones():
-    assert parse("pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--max-length", "64").seq_len == 64
+    assert parse("pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", "--max-length", "64").max_length == 64
     assert parse("pretrain-data", "--corpus", "c", "--vocab", "v", "--out", "o", "--no-progress").progress is False
     assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o").lower_case is True
     assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o", "--cased").lower_case is False
@@ -61,3 +61,24 @@ def test_new_names_and_hidden_old_ones():
     assert parse("embed", "--model", "m").progress is True
     pretrain_help = build_parser()._subparsers._group_actions[0].choices["pretrain"].format_help()
     assert "--max-length" in pretrain_help and "--seq-len" not in pretrain_help and "--init-from" not in pretrain_help
+
+
+def test_old_python_option_names_still_work_and_warn():
+    from bertkit.data.pretraining import PretrainingDataConfig
+    from bertkit.tasks.options import PretrainOptions
+
+    with pytest.warns(DeprecationWarning, match=r"PretrainOptions\(seq_len=...\) is deprecated; use max_length="):
+        options = PretrainOptions(seq_len=64, init_from="m")
+    assert (options.max_length, options.model) == (64, "m")
+    with pytest.warns(DeprecationWarning, match="max_seq_length"):
+        config = PretrainingDataConfig(max_seq_length=32, max_predictions_per_seq=4)
+    assert (config.max_length, config.max_predictions) == (32, 4)
+
+
+def test_pretraining_data_written_with_the_old_key_reads(tmp_path):
+    import json
+
+    from bertkit.data.records import FORMAT_VERSION, METADATA_FILE, read_metadata
+
+    (tmp_path / METADATA_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "seq_len": 64}))
+    assert read_metadata(tmp_path)["max_length"] == 64

@@ -42,6 +42,7 @@ def test_python_blocks_run(tmp_path, minilm_path, shared_data):
     assert printed[0] == "(2, 10, 384) (2, 384)"
     assert printed[1] == "['[CLS]', 'bert', ',', 'from'] [(0, 0), (0, 4), (4, 5), (6, 10)]"
     assert printed[2].startswith("(3, 384) [")
+    assert "(1, 2)" in printed
     assert "accuracy" in printed[-1]
 
 

@@ -44,7 +44,7 @@ def corpus(shared_data):
 
 
 def _generate(corpus, tokenizer, seed=7, **overrides):
-    config = PretrainingDataConfig(max_seq_length=SEQ, max_predictions_per_seq=PRED, **overrides)
+    config = PretrainingDataConfig(max_length=SEQ, max_predictions=PRED, **overrides)
     stats: dict = {}
     return list(create_pretraining_instances(corpus, tokenizer, config, seed=seed, stats=stats)), stats
 
@@ -130,9 +130,9 @@ def test_bad_input_errors(tmp_path, corpus):
         check_corpus([str(empty), str(blank)])
     assert check_corpus([str(one), str(blank)]).documents == 1  # one book is a corpus: split_document
     with pytest.raises(ValueError, match="--max-length 4 is too small"):
-        PretrainingDataConfig(max_seq_length=4)
+        PretrainingDataConfig(max_length=4)
     with pytest.raises(ValueError, match="max-predictions"):
-        PretrainingDataConfig(max_seq_length=16, max_predictions_per_seq=20)
+        PretrainingDataConfig(max_length=16, max_predictions=20)
     with pytest.raises(ValueError, match="masked-lm-prob"):
         PretrainingDataConfig(masked_lm_prob=0.0)
 
@@ -141,7 +141,7 @@ def test_a_single_document_trains_with_notnext_from_its_other_half(tmp_path, tok
     one = tmp_path / "one.txt"
     sentences = [f"Sentence number {i} of the only book." for i in range(40)]
     one.write_text("\n".join(sentences) + "\n")
-    config = PretrainingDataConfig(max_seq_length=32, dupe_factor=2)
+    config = PretrainingDataConfig(max_length=32, dupe_factor=2)
     stats = {}
     with caplog.at_level(logging.WARNING):
         instances = list(create_pretraining_instances([str(one)], tokenizer, config, fmt="lines", stats=stats))
@@ -345,7 +345,7 @@ def test_a_folder_is_a_corpus_of_its_files(tmp_path, tokenizer):
     files = expand_corpus([str(folder)])
     assert [f.rsplit("/", 1)[-1] for f in files] == ["a.txt", "b.txt", "c.txt"]
     stats = {}
-    instances = list(create_pretraining_instances(files, tokenizer, PretrainingDataConfig(max_seq_length=32),
+    instances = list(create_pretraining_instances(files, tokenizer, PretrainingDataConfig(max_length=32),
                                                   fmt="prose", stats=stats))
     assert stats["documents"] == 3 and instances
     (tmp_path / "empty").mkdir()

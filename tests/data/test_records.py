@@ -33,7 +33,7 @@ def corpus(shared_data):
 
 
 def _config(**overrides):
-    return PretrainingDataConfig(max_seq_length=SEQ, max_predictions_per_seq=PRED, **overrides)
+    return PretrainingDataConfig(max_length=SEQ, max_predictions=PRED, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_static_records_round_trip_exactly(tmp_path, corpus, tokenizer):
         assert labels["next_sentence_labels"][i] == int(inst.is_random_next)
 
     assert read_metadata(tmp_path) == json.loads((tmp_path / METADATA_FILE).read_text())
-    assert metadata["seq_len"] == SEQ and metadata["max_predictions"] == PRED
+    assert metadata["max_length"] == SEQ and metadata["max_predictions"] == PRED
     assert metadata["masking"] == "static" and metadata["whole_word_mask"] and metadata["dupe_factor"] == 2
     assert metadata["vocab_size"] == tokenizer.vocab_size == 30522
     assert (tmp_path / "vocab.txt").read_text().split("\n")[:-1] == tokenizer.inv_vocab
@@ -221,7 +221,7 @@ def test_cli_pretrain_data(tmp_path, corpus, shared_data, capsys):
     assert rc == 0
     assert "instances (dynamic masking" in capsys.readouterr().out
     metadata = read_metadata(out)
-    assert (metadata["seq_len"], metadata["max_predictions"], metadata["masking"]) == (32, 5, "dynamic")
+    assert (metadata["max_length"], metadata["max_predictions"], metadata["masking"]) == (32, 5, "dynamic")
     assert metadata["whole_word_mask"] and metadata["dupe_factor"] == 1 and len(metadata["shards"]) == 2
     from bertkit.tokenizer import load_tokenizer
 

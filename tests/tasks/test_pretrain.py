@@ -43,7 +43,7 @@ def test_pretrain_tiny_lowers_loss_then_resumes_and_saves(corpus, vocab, tmp_pat
 @pytest.mark.parametrize("case,message", [
     ("empty", "empty"),
     ("one_sentence", "single sentence"),
-    ("seq_len", "max_position_embeddings"),
+    ("max_length", "max_position_embeddings"),
     ("config_vocab", "vocab_size"),
     ("masked_lm_prob", "masked-lm-prob"),
 ])
@@ -55,7 +55,7 @@ def test_bad_inputs_fail_before_training(case, message, corpus, vocab, tmp_path,
     elif case == "one_sentence":  # one document is a corpus (its halves), one sentence is not
         (tmp_path / "one.txt").write_text("Only one sentence here.\n")
         args += ["--corpus", str(tmp_path / "one.txt")]
-    elif case == "seq_len":
+    elif case == "max_length":
         args += ["--corpus", *corpus, "--max-length", "1024"]
     elif case == "masked_lm_prob":
         args += ["--corpus", *corpus, "--masked-lm-prob", "1.5"]

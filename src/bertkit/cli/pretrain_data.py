@@ -27,9 +27,9 @@ def register(subparsers) -> None:
                         "documents, or running prose (one document per file); a folder means every file in it")
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory holding one")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--max-length", dest="seq_len", type=int, default=128,
+    p.add_argument("--max-length", type=int, default=128,
                    help="word pieces per sequence, [CLS] and [SEP]s included (default 128)")
-    deprecated_alias(p, "--seq-len", "--max-length", "seq_len", type=int)
+    deprecated_alias(p, "--seq-len", "--max-length", "max_length", type=int)
     p.add_argument("--max-predictions", type=int, default=20, help="max masked tokens per sequence (20)")
     p.add_argument("--dupe-factor", type=int, default=None,
                    help="passes over the corpus, each with new pairs and masks "
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     dupe_factor = args.dupe_factor if args.dupe_factor is not None else (1 if args.dynamic_mask else 5)
     # Options are validated before the vocabulary or the corpus is read.
     config = PretrainingDataConfig(
-        max_seq_length=args.seq_len, max_predictions_per_seq=args.max_predictions,
+        max_length=args.max_length, max_predictions=args.max_predictions,
         masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob, dupe_factor=dupe_factor,
         whole_word_mask=args.whole_word_mask, static_mask=not args.dynamic_mask, pool_tokens=args.pool_tokens)
     tokenizer = load_tokenizer(args.vocab)

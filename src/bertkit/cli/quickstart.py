@@ -33,9 +33,9 @@ def register(subparsers) -> None:
     m = p.add_argument_group("model and training")
     m.add_argument("--config", help="model preset (default: tiny) or config.json")
     m.add_argument("--pretrain-steps", type=int, help="pretraining steps")
-    m.add_argument("--max-length", dest="seq_len", type=int,
+    m.add_argument("--max-length", type=int,
                    help="pretraining sequence length in word pieces (default 128)")
-    deprecated_alias(m, "--seq-len", "--max-length", "seq_len", type=int)
+    deprecated_alias(m, "--seq-len", "--max-length", "max_length", type=int)
     m.add_argument("--epochs", type=float, help="fine-tuning epochs, every task (default: per task)")
     m.add_argument("--seed", type=int, help="pretraining seed and world seed")
     m.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA")
@@ -51,7 +51,7 @@ def options_from_args(args):
     options = fast_options() if args.fast else QuickstartOptions()
     changes = {"out": args.out, "export": args.export}
     for key in ("corpus", "corpus_dev", "classify_train", "classify_dev", "ner_train", "ner_dev", "qa_train",
-                "qa_dev", "vocab", "vocab_size", "config", "pretrain_steps", "seq_len", "xla"):
+                "qa_dev", "vocab", "vocab_size", "config", "pretrain_steps", "max_length", "xla"):
         value = getattr(args, key)
         if value is not None:
             changes[key] = value

@@ -34,6 +34,7 @@ import itertools
 import logging
 import random
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -65,23 +66,33 @@ class PretrainingDataConfig:
     shuffled within a pool; a pool always holds at least two documents.
     """
 
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
+    max_length: int = 128
+    max_predictions: int = 20
     masked_lm_prob: float = 0.15
     short_seq_prob: float = 0.1
     dupe_factor: int = 1
     whole_word_mask: bool = False
     static_mask: bool = True
     pool_tokens: int = 4_000_000
+    # google-research's names, before these took the CLI's (--max-length, --max-predictions); they
+    # still work for one release, with a DeprecationWarning.
+    max_seq_length: dataclasses.InitVar[int | None] = None
+    max_predictions_per_seq: dataclasses.InitVar[int | None] = None
 
-    def __post_init__(self):
-        if self.max_seq_length < NUM_SPECIAL_TOKENS + 2:
+    def __post_init__(self, max_seq_length, max_predictions_per_seq):
+        for old, new, value in (("max_seq_length", "max_length", max_seq_length),
+                                ("max_predictions_per_seq", "max_predictions", max_predictions_per_seq)):
+            if value is not None:
+                warnings.warn(f"PretrainingDataConfig({old}=...) is deprecated; use {new}=", DeprecationWarning,
+                              stacklevel=3)
+                object.__setattr__(self, new, value)  # the dataclass is frozen
+        if self.max_length < NUM_SPECIAL_TOKENS + 2:
             raise ValueError(
-                f"--max-length {self.max_seq_length} is too small: [CLS] A [SEP] B [SEP] needs 3 special tokens "
+                f"--max-length {self.max_length} is too small: [CLS] A [SEP] B [SEP] needs 3 special tokens "
                 f"and at least one token in each segment, so at least {NUM_SPECIAL_TOKENS + 2}")
-        if not 1 <= self.max_predictions_per_seq <= self.max_seq_length - NUM_SPECIAL_TOKENS:
-            raise ValueError(f"max-predictions must be in [1, seq-len - 3 = {self.max_seq_length - 3}], "
-                             f"got {self.max_predictions_per_seq}")
+        if not 1 <= self.max_predictions <= self.max_length - NUM_SPECIAL_TOKENS:
+            raise ValueError(f"max-predictions must be in [1, seq-len - 3 = {self.max_length - 3}], "
+                             f"got {self.max_predictions}")
         if not 0.0 < self.masked_lm_prob < 1.0:
             raise ValueError(f"masked-lm-prob must be in (0, 1), got {self.masked_lm_prob}")
         if not 0.0 <= self.short_seq_prob <= 1.0:
@@ -91,7 +102,7 @@ class PretrainingDataConfig:
 
     @property
     def max_num_tokens(self) -> int:
-        return self.max_seq_length - NUM_SPECIAL_TOKENS
+        return self.max_length - NUM_SPECIAL_TOKENS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -489,18 +500,18 @@ def _random_other_document(num_documents: int, document_index: int, rng: random.
 
 
 def create_instances_from_document(all_documents: Sequence[TokenizedDocument], document_index: int,
-                                   max_seq_length: int, short_seq_prob: float,
+                                   max_length: int, short_seq_prob: float,
                                    rng: random.Random, spec: MaskingSpec) -> list[TrainingInstance]:
     """Unmasked [CLS] A [SEP] B [SEP] instances from one document (google-research semantics)."""
     document = all_documents[document_index]
     # Account for [CLS], [SEP], [SEP].
-    max_num_tokens = max_seq_length - NUM_SPECIAL_TOKENS
+    max_num_tokens = max_length - NUM_SPECIAL_TOKENS
 
-    # We *usually* want to fill up the entire sequence since we are padding to `max_seq_length` anyway,
+    # We *usually* want to fill up the entire sequence since we are padding to `max_length` anyway,
     # so short sequences are generally wasted computation. However, we *sometimes* (i.e. short_seq_prob
     # == 0.1 == 10% of the time) want to use shorter sequences to minimize the mismatch between
     # pre-training and fine-tuning. The `target_seq_length` is just a rough target however, whereas
-    # `max_seq_length` is a hard limit.
+    # `max_length` is a hard limit.
     # Deviation: the reference draws the target once per *document*, so with book-sized documents whole
     # books come out short or not at all; here it is drawn again for every instance.
     def draw_target() -> int:
@@ -559,18 +570,18 @@ def create_instances_from_document(all_documents: Sequence[TokenizedDocument], d
     return instances
 
 
-def create_masked_lm_predictions(input_ids: list[int], masked_lm_prob: float, max_predictions_per_seq: int,
+def create_masked_lm_predictions(input_ids: list[int], masked_lm_prob: float, max_predictions: int,
                                  spec: MaskingSpec, rng: random.Random, whole_word_mask: bool = False,
                                  ) -> tuple[list[int], list[int], list[int]]:
     """Static masking. Returns (masked input ids, positions ascending, original ids at those positions).
 
-    num_to_predict = min(max_predictions_per_seq, max(1, round(n * masked_lm_prob))) with n the number
+    num_to_predict = min(max_predictions, max(1, round(n * masked_lm_prob))) with n the number
     of non-special tokens (Deviation: the reference counts [CLS]/[SEP] in n too). Each chosen token is
     replaced by [MASK] 80% of the time, kept 10%, and replaced by a random token 10%.
     """
     special = spec.special_ids
     candidates = [i for i, token in enumerate(input_ids) if token not in special]
-    num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(candidates) * masked_lm_prob))),
+    num_to_predict = min(max_predictions, max(1, int(round(len(candidates) * masked_lm_prob))),
                          len(candidates))  # 0 only if every token is [UNK]
     if whole_word_mask:
         chosen = _choose_whole_words(input_ids, candidates, num_to_predict, spec.subword_ids, rng)
@@ -676,13 +687,13 @@ def instances_from_pool(pool: Sequence[TokenizedDocument], config: PretrainingDa
         instances = []
         for document_index in range(len(pool)):
             instances.extend(create_instances_from_document(
-                pool, document_index, config.max_seq_length, config.short_seq_prob, rng, spec))
+                pool, document_index, config.max_length, config.short_seq_prob, rng, spec))
         rng.shuffle(instances)
         for instance in instances:
             if config.static_mask:
                 instance.input_ids, instance.masked_lm_positions, instance.masked_lm_ids = \
                     create_masked_lm_predictions(instance.input_ids, config.masked_lm_prob,
-                                                 config.max_predictions_per_seq, spec, rng,
+                                                 config.max_predictions, spec, rng,
                                                  config.whole_word_mask)
             yield instance
 

@@ -6,7 +6,7 @@ Two masking modes, chosen when writing (recorded in the metadata file):
   * dynamic: records hold unmasked instances; `DynamicMasking` draws new masks in the tf.data graph for
     every batch, so each epoch sees different masks (RoBERTa), reproducibly for a seed.
 
-Record features (fixed length; S = seq_len, P = max_predictions; stored as int64/float, read as
+Record features (fixed length; S = max_length, P = max_predictions; stored as int64/float, read as
 int32/float32):
     static : input_ids [S], token_type_ids [S], attention_mask [S], masked_lm_positions [P],
              masked_lm_ids [P], masked_lm_weights [P] float, next_sentence_labels [1]
@@ -54,9 +54,9 @@ class ExampleEncoder:
     One Example is reused and its lists overwritten: 3x faster than building Feature objects per record.
     """
 
-    def __init__(self, max_seq_length: int, max_predictions_per_seq: int, pad_id: int = 0,
+    def __init__(self, max_length: int, max_predictions: int, pad_id: int = 0,
                  dynamic: bool = False):
-        self.max_seq_length, self.max_predictions = max_seq_length, max_predictions_per_seq
+        self.max_length, self.max_predictions = max_length, max_predictions
         self.pad_id, self.dynamic = pad_id, dynamic
         self._example = tf.train.Example()
         features = self._example.features.feature
@@ -68,9 +68,9 @@ class ExampleEncoder:
 
     def __call__(self, instance: TrainingInstance) -> bytes:
         n = len(instance.input_ids)
-        if n > self.max_seq_length:
-            raise ValueError(f"instance of {n} tokens is longer than max_seq_length {self.max_seq_length}")
-        pad = self.max_seq_length - n
+        if n > self.max_length:
+            raise ValueError(f"instance of {n} tokens is longer than max_length {self.max_length}")
+        pad = self.max_length - n
         ints = self._ints
         ints["input_ids"][:] = instance.input_ids + [self.pad_id] * pad
         ints["token_type_ids"][:] = instance.token_type_ids + [0] * pad
@@ -85,10 +85,10 @@ class ExampleEncoder:
         return self._example.SerializeToString()
 
 
-def instance_to_example(instance: TrainingInstance, max_seq_length: int, max_predictions_per_seq: int,
+def instance_to_example(instance: TrainingInstance, max_length: int, max_predictions: int,
                         pad_id: int = 0, dynamic: bool = False) -> bytes:
     """One serialized tf.train.Example (see ExampleEncoder, faster for many)."""
-    return ExampleEncoder(max_seq_length, max_predictions_per_seq, pad_id, dynamic)(instance)
+    return ExampleEncoder(max_length, max_predictions, pad_id, dynamic)(instance)
 
 
 def _save_vocab(tokenizer, out: Path) -> None:
@@ -126,7 +126,7 @@ def write_pretraining_data(corpus: Sequence[str], tokenizer, out_dir: str | os.P
     dynamic = not config.static_mask
     names = [shard_name(i, num_shards) for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(str(out / name)) for name in names]
-    encode = ExampleEncoder(config.max_seq_length, config.max_predictions_per_seq, spec.pad_id, dynamic)
+    encode = ExampleEncoder(config.max_length, config.max_predictions, spec.pad_id, dynamic)
     per_shard = [0] * num_shards
     counts = {"is_next": 0, "tokens_in_instances": 0, "masked_tokens": 0}
     stats: dict = {}
@@ -149,8 +149,8 @@ def write_pretraining_data(corpus: Sequence[str], tokenizer, out_dir: str | os.P
     metadata = {
         "format_version": FORMAT_VERSION,
         "masking": "dynamic" if dynamic else "static",
-        "seq_len": config.max_seq_length,
-        "max_predictions": config.max_predictions_per_seq,
+        "max_length": config.max_length,
+        "max_predictions": config.max_predictions,
         "masked_lm_prob": config.masked_lm_prob,
         "whole_word_mask": config.whole_word_mask,
         "short_seq_prob": config.short_seq_prob,
@@ -184,6 +184,8 @@ def read_metadata(data_dir: str | os.PathLike) -> dict:
     metadata = json.loads(path.read_text(encoding="utf-8"))
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported format_version {metadata.get('format_version')}")
+    if "seq_len" in metadata:  # written before the key took the CLI's name (--max-length)
+        metadata["max_length"] = metadata.pop("seq_len")
     return metadata
 
 
@@ -317,7 +319,7 @@ def load_pretraining_dataset(data_dir: str | os.PathLike, batch_size: int, *, se
     input_context (tf.distribute.InputContext): each input pipeline reads its share of the shards.
     """
     metadata = read_metadata(data_dir)
-    seq_len, max_predictions = metadata["seq_len"], metadata["max_predictions"]
+    seq_len, max_predictions = metadata["max_length"], metadata["max_predictions"]
     dynamic = metadata["masking"] == "dynamic"
     files = [str(Path(data_dir) / s["file"]) for s in metadata["shards"]]
     parse_spec = feature_spec(seq_len, max_predictions, dynamic)

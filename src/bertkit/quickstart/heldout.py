@@ -25,7 +25,7 @@ def unigram_counts(data_dir: str) -> np.ndarray:
 
     meta = read_metadata(data_dir)
     dynamic = meta["masking"] == "dynamic"
-    spec = feature_spec(meta["seq_len"], meta["max_predictions"], dynamic)
+    spec = feature_spec(meta["max_length"], meta["max_predictions"], dynamic)
     key = "input_ids" if dynamic else "masked_lm_ids"
     files = [os.path.join(data_dir, s["file"]) for s in meta["shards"]]
     counts = np.zeros(meta["vocab_size"], np.int64)
@@ -38,7 +38,7 @@ def unigram_counts(data_dir: str) -> np.ndarray:
 
 
 def evaluate_pretraining(model_dir: str, train_data_dir: str, corpus: list[str] | None, out_dir: str,
-                         seq_len: int = 128, seed: int = 12345, batch_size: int = 64,
+                         max_length: int = 128, seed: int = 12345, batch_size: int = 64,
                          progress: bool = False) -> dict:
     """{mlm_accuracy, nsp_accuracy, unigram_accuracy, unigram_token, instances, heldout}."""
     import tensorflow as tf
@@ -54,7 +54,7 @@ def evaluate_pretraining(model_dir: str, train_data_dir: str, corpus: list[str] 
     top = int(counts.argmax())
     if corpus:
         meta = read_metadata(train_data_dir)
-        config = PretrainingDataConfig(max_seq_length=seq_len, max_predictions_per_seq=meta["max_predictions"],
+        config = PretrainingDataConfig(max_length=max_length, max_predictions=meta["max_predictions"],
                                        dupe_factor=1, static_mask=True)
         write_pretraining_data(corpus, tokenizer, out_dir, config, num_shards=1, seed=seed)
         data_dir = out_dir
@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="its pretraining data (OUT/data of `bertkit pretrain`)")
     p.add_argument("--corpus", nargs="*", help="held-out text, in the pretraining corpus format")
     p.add_argument("--out", required=True, help="where the held-out instances are written")
-    p.add_argument("--max-length", dest="seq_len", type=int, default=128, help="word pieces per sequence (128)")
+    p.add_argument("--max-length", type=int, default=128, help="word pieces per sequence (128)")
     p.add_argument("--seed", type=int, default=12345)
     args = p.parse_args(argv)
-    print(json.dumps(evaluate_pretraining(args.model, args.train_data, args.corpus, args.out, args.seq_len,
+    print(json.dumps(evaluate_pretraining(args.model, args.train_data, args.corpus, args.out, args.max_length,
                                           args.seed)))
     return 0
 

@@ -68,7 +68,7 @@ class QuickstartOptions:
     world: WorldConfig = dataclasses.field(default_factory=WorldConfig)
     # model and pretraining
     config: str = "tiny"
-    seq_len: int = 96  # a story is at most ~75 word pieces
+    max_length: int = 96  # a story is at most ~75 word pieces
     pretrain_steps: int = 800
     pretrain_batch_size: int = 64
     pretrain_learning_rate: float = 3e-3
@@ -96,7 +96,7 @@ def fast_options(**overrides) -> QuickstartOptions:
     few steps. Checks that every step runs and writes its outputs; its metrics mean nothing."""
     options = QuickstartOptions(
         world=WorldConfig(pretrain_stories=150, train_stories=64, dev_stories=16, questions_per_story=2),
-        vocab_size=400, config="micro", seq_len=96, pretrain_steps=8, pretrain_batch_size=16,
+        vocab_size=400, config="micro", max_length=96, pretrain_steps=8, pretrain_batch_size=16,
         xla=False, fast=True,
         tasks={"classify": TaskSettings(epochs=1, batch_size=16, learning_rate=1e-3),
                "ner": TaskSettings(epochs=1, batch_size=16, learning_rate=1e-3, max_length=64),
@@ -330,7 +330,7 @@ def _step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progr
     from ..tasks.pretrain import PretrainOptions, pretrain
 
     warmup = options.warmup_steps if options.warmup_steps is not None else options.pretrain_steps // 10
-    popts = PretrainOptions(config=_config_arg(options, paths), seq_len=options.seq_len,
+    popts = PretrainOptions(config=_config_arg(options, paths), max_length=options.max_length,
                             batch_size=options.pretrain_batch_size, steps=options.pretrain_steps,
                             learning_rate=options.pretrain_learning_rate, warmup_steps=warmup,
                             dynamic_mask=True, seed=options.seed, xla=options.xla,
@@ -340,15 +340,15 @@ def _step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progr
         history = [h for h in json.load(f) if "loss" in h]
     steps = [h for h in history if h["step"] > 1]
     r.metrics = {"steps": options.pretrain_steps, "batch_size": options.pretrain_batch_size,
-                 "seq_len": options.seq_len, "config": options.config,
+                 "max_length": options.max_length, "config": options.config,
                  "train_loss": last.get("loss"), "train_mlm_accuracy": last.get("mlm_accuracy"),
                  "train_nsp_accuracy": last.get("nsp_accuracy"),
                  "seq_per_s": sum(h["seq_per_s"] for h in steps[1:]) / max(1, len(steps[1:]))}
-    r.line = (f"{options.pretrain_steps} steps x {options.pretrain_batch_size} x {options.seq_len}: loss "
+    r.line = (f"{options.pretrain_steps} steps x {options.pretrain_batch_size} x {options.max_length}: loss "
               f"{history[0]['loss']:.2f} -> {last['loss']:.2f}, MLM acc {last['mlm_accuracy']:.3f}, NSP acc "
               f"{last['nsp_accuracy']:.3f} (training batches)")
     argv = ["bertkit", "pretrain", "--corpus", *paths["corpus"], "--vocab", paths["vocab"],
-            "--config", _config_arg(options, paths), "--max-length", options.seq_len,
+            "--config", _config_arg(options, paths), "--max-length", options.max_length,
             "--batch-size", options.pretrain_batch_size, "--steps", options.pretrain_steps,
             "--learning-rate", options.pretrain_learning_rate, "--warmup-steps", warmup, "--dynamic-mask",
             "--seed", options.seed, "--checkpoint-every", options.pretrain_steps, "--keep-checkpoints", 1]
@@ -363,7 +363,7 @@ def _step_pretrain_eval(r: StepResult, options: QuickstartOptions, paths: dict, 
     from .heldout import evaluate_pretraining
 
     result = evaluate_pretraining(paths["pretrain"], os.path.join(paths["pretrain"], "data"),
-                                  paths["corpus_dev"] or None, paths["heldout"], options.seq_len,
+                                  paths["corpus_dev"] or None, paths["heldout"], options.max_length,
                                   seed=options.seed, progress=progress)
     r.metrics = result
     where = "held-out" if result.get("heldout") else "training data"
@@ -373,7 +373,7 @@ def _step_pretrain_eval(r: StepResult, options: QuickstartOptions, paths: dict, 
     r.commands = [command("python", "-m", "bertkit.quickstart.heldout", "--model", paths["pretrain"],
                           "--train-data", os.path.join(paths["pretrain"], "data"),
                           *(["--corpus", *paths["corpus_dev"]] if paths["corpus_dev"] else []),
-                          "--max-length", options.seq_len, "--seed", options.seed, "--out", paths["heldout"])]
+                          "--max-length", options.max_length, "--seed", options.seed, "--out", paths["heldout"])]
 
 
 # --- step: fine-tune -----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The hyper-parameters of a fine-tuning run, as data (no TensorFlow import: the CLI builds its
-flags from this dataclass, bertkit.cli.options)."""
+"""The hyper-parameters of fine-tuning and pretraining runs, as data (no TensorFlow import: the
+CLI builds its flags from these dataclasses, bertkit.cli.options)."""
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 
 @dataclasses.dataclass
@@ -36,3 +37,42 @@ class FinetuneOptions:
     # compilation, so few widths), else 1: graph mode takes any width at no per-shape cost, so every
     # padded position is wasted work (a MiniLM NER epoch: 68 s at 8, 59 s at 1; docs/benchmarks.md).
     pad_multiple: int | None = None
+
+
+@dataclasses.dataclass
+class PretrainOptions:
+    """Hyper-parameters of a pretraining run (`bertkit pretrain` flags map 1:1)."""
+
+    config: str = "mini"  # preset name or config.json
+    max_length: int = 128  # word pieces per sequence, [CLS] and [SEP]s included
+    max_predictions: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    batch_size: int = 32  # micro-batch; a step uses batch_size * accumulation_steps sequences
+    steps: int = 1000
+    learning_rate: float = 1e-4
+    warmup_steps: int | None = None  # default: 10% of steps
+    accumulation_steps: int = 1
+    precision: str = "fp32"
+    xla: bool = True
+    whole_word_mask: bool = False
+    dynamic_mask: bool = False
+    dupe_factor: int | None = None
+    seed: int = 12345
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    model: str | None = None  # a pretrained model (directory or Hub name) to start a fresh run from
+    strategy: str = "auto"
+    errors: str = "strict"
+    input_format: str = "auto"  # corpus layout: "lines", "prose" or "auto" (per file), as `pretrain-data --format`
+    progress: bool = True
+    # The names before `max_length` and `model` (the CLI's --max-length and --model); they still
+    # work for one release, with a DeprecationWarning.
+    seq_len: dataclasses.InitVar[int | None] = None
+    init_from: dataclasses.InitVar[str | None] = None
+
+    def __post_init__(self, seq_len, init_from):
+        for old, new, value in (("seq_len", "max_length", seq_len), ("init_from", "model", init_from)):
+            if value is not None:
+                warnings.warn(f"PretrainOptions({old}=...) is deprecated; use {new}=", DeprecationWarning, stacklevel=3)
+                setattr(self, new, value)

@@ -3,7 +3,7 @@
 Everything that can be wrong with the inputs is checked before any training starts: the corpus
 (empty, a single document, undecodable bytes), the vocab against the config, the sequence length
 against max_position_embeddings. Re-running the same command resumes from OUT/checkpoints;
-`init_from` (a pretrained model to continue from) only applies to a fresh run.
+`model` (a pretrained model to continue from) only applies to a fresh run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import os
 from ..config import BertConfig, resolve_config
 from ..data.pretraining import PretrainingDataConfig, check_corpus
 from ..data.records import METADATA_FILE, load_pretraining_dataset, read_metadata, write_pretraining_data
+from ..hub import resolve_model_path
+from .options import PretrainOptions
 from ..pretrained import load_model, save_model
 from ..tokenizer import load_tokenizer
 from ..training.losses import PretrainingLoss
@@ -25,45 +27,18 @@ from ..training.trainer import TrainConfig, Trainer, select_strategy
 log = logging.getLogger("bertkit")
 
 
-@dataclasses.dataclass
-class PretrainOptions:
-    config: str = "mini"  # preset name or config.json
-    seq_len: int = 128
-    max_predictions: int = 20
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
-    batch_size: int = 32  # micro-batch; a step uses batch_size * accumulation_steps sequences
-    steps: int = 1000
-    learning_rate: float = 1e-4
-    warmup_steps: int | None = None  # default: 10% of steps
-    accumulation_steps: int = 1
-    precision: str = "fp32"
-    xla: bool = True
-    whole_word_mask: bool = False
-    dynamic_mask: bool = False
-    dupe_factor: int | None = None
-    seed: int = 12345
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    init_from: str | None = None
-    strategy: str = "auto"
-    errors: str = "strict"
-    input_format: str = "auto"  # corpus layout: "lines", "prose" or "auto" (per file), as `pretrain-data --format`
-    progress: bool = True
-
-
 def model_config(options: PretrainOptions, vocab_size: int) -> BertConfig:
     """The model config, with the vocab size taken from the vocab for presets; a config file must agree."""
-    if options.init_from:
-        config = resolve_config(options.init_from)
+    if options.model:
+        config = resolve_config(options.model)
     elif os.path.exists(str(options.config)):
         config = resolve_config(options.config)
     else:
         config = resolve_config(options.config, vocab_size=vocab_size)
     if config.vocab_size != vocab_size:
         raise ValueError(f"the vocab has {vocab_size} entries but the config's vocab_size is {config.vocab_size}")
-    if options.seq_len > config.max_position_embeddings:
-        raise ValueError(f"--max-length {options.seq_len} exceeds the config's max_position_embeddings "
+    if options.max_length > config.max_position_embeddings:
+        raise ValueError(f"--max-length {options.max_length} exceeds the config's max_position_embeddings "
                          f"({config.max_position_embeddings})")
     return config
 
@@ -71,20 +46,20 @@ def model_config(options: PretrainOptions, vocab_size: int) -> BertConfig:
 def prepare_data(corpus: list[str], tokenizer, data_dir: str, options: PretrainOptions) -> dict:
     """Writes the TFRecord shards once; a later (resumed) run reuses them when they match."""
     wanted = PretrainingDataConfig(
-        max_seq_length=options.seq_len, max_predictions_per_seq=options.max_predictions,
+        max_length=options.max_length, max_predictions=options.max_predictions,
         dupe_factor=options.dupe_factor or (1 if options.dynamic_mask else 5),
         whole_word_mask=options.whole_word_mask, static_mask=not options.dynamic_mask,
         masked_lm_prob=options.masked_lm_prob, short_seq_prob=options.short_seq_prob)
     if os.path.exists(os.path.join(data_dir, METADATA_FILE)):
         meta = read_metadata(data_dir)
-        same = (meta["seq_len"] == options.seq_len and meta["max_predictions"] == options.max_predictions
+        same = (meta["max_length"] == options.max_length and meta["max_predictions"] == options.max_predictions
                 and (meta["masking"] == "dynamic") == options.dynamic_mask
                 and meta["vocab_size"] == tokenizer.vocab_size
                 and meta.get("masked_lm_prob", 0.15) == options.masked_lm_prob
                 and meta.get("short_seq_prob", 0.1) == options.short_seq_prob)
         if not same:
             raise ValueError(f"{data_dir} holds pretraining data made with other settings "
-                             f"({meta['seq_len']=}, {meta['masking']=}); use a new --out")
+                             f"({meta['max_length']=}, {meta['masking']=}); use a new --out")
         log.info("reusing the pretraining data in %s", data_dir)
         return meta
     check_corpus(corpus, fmt=options.input_format, errors=options.errors)
@@ -99,6 +74,8 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
     The instances come from `corpus` (written once to OUT/data) or from `data_dir`, a directory made
     by `bertkit pretrain-data`."""
     options = options or PretrainOptions()
+    if options.model:
+        options = dataclasses.replace(options, model=resolve_model_path(options.model))
     strategy = select_strategy(options.strategy)  # first: multi-worker needs it before other ops
     tokenizer = load_tokenizer(vocab)
     config = model_config(options, tokenizer.vocab_size)
@@ -109,8 +86,8 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
         meta = prepare_data(corpus, tokenizer, data_dir, options)
     else:
         meta = read_metadata(data_dir)
-        if meta["seq_len"] > config.max_position_embeddings:
-            raise ValueError(f"{data_dir}: seq_len {meta['seq_len']} exceeds max_position_embeddings")
+        if meta["max_length"] > config.max_position_embeddings:
+            raise ValueError(f"{data_dir}: max_length {meta['max_length']} exceeds max_position_embeddings")
     if meta["vocab_size"] != config.vocab_size:
         raise ValueError(f"pretraining data vocab ({meta['vocab_size']}) != config vocab_size ({config.vocab_size})")
 
@@ -120,10 +97,10 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
     warmup = options.warmup_steps if options.warmup_steps is not None else options.steps // 10
 
     def build():
-        if options.init_from:
-            model = load_model(options.init_from, task="pretraining")
+        if options.model:
+            model = load_model(options.model, task="pretraining")
             log.info("initialised from %s (a fresh run; resume from %s/checkpoints beats it)",
-                     options.init_from, out_dir)
+                     options.model, out_dir)
             return model
         from ..model.models import build_task_model
 
@@ -140,9 +117,9 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
     history = trainer.fit(dataset)
     if trainer.resumed_from is not None:
         print(f"resumed from checkpoint at step {trainer.resumed_from}"
-              + (" (--model ignored: resuming beats it)" if options.init_from else ""))
-    elif options.init_from:
-        print(f"initialised from {options.init_from}")
+              + (" (--model ignored: resuming beats it)" if options.model else ""))
+    elif options.model:
+        print(f"initialised from {options.model}")
     if trainer.chief:
         save_model(trainer.model, out_dir, tokenizer=tokenizer,
                    extra_config={"bertkit_pretraining": {**dataclasses.asdict(options), "corpus": corpus}})
