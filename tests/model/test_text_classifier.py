@@ -124,3 +124,55 @@ def test_bad_labels_and_inputs_are_clear_errors(start_dir, sst2_rows):
         clf.predict("one text")
     with pytest.raises(ValueError, match="3 labels for 2 classes"):
         bertkit.BertTextClassifier(task_model=clf.task_model, labels=["a", "b", "c"])
+
+
+def _hf_logits(directory, encoded):
+    import torch
+    from transformers import BertForSequenceClassification
+
+    hf = BertForSequenceClassification.from_pretrained(str(directory)).eval()
+    with torch.no_grad():
+        return hf, hf(input_ids=torch.tensor(np.asarray(encoded["input_ids"]), dtype=torch.long),
+                      token_type_ids=torch.tensor(np.asarray(encoded["token_type_ids"]), dtype=torch.long),
+                      attention_mask=torch.tensor(np.asarray(encoded["attention_mask"]))).logits.numpy()
+
+
+def test_regression_on_sentence_pairs_saves_what_transformers_loads(tmp_path, minilm_path, shared_data):
+    import bertkit
+
+    rows = [r.split("\t") for r in (shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8").splitlines()[:24]]
+    pairs, scores = ([r[5] for r in rows], [r[6] for r in rows]), [float(r[4]) for r in rows]
+    reg = bertkit.BertTextClassifier.from_pretrained(minilm_path, problem_type="regression", max_length=64)
+    reg.compile(learning_rate=1e-4)
+    history = reg.fit(pairs, scores, batch_size=8, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "pearson"}
+    predicted = reg.predict(pairs, verbose=0)
+    assert predicted.shape == (24, 1)
+    reg.save_pretrained(str(tmp_path / "reg"))
+    hf, ref = _hf_logits(tmp_path / "reg", reg.preprocessor(pairs))
+    assert hf.config.problem_type == "regression" and hf.config.num_labels == 1
+    np.testing.assert_allclose(predicted, ref, atol=2e-5)
+    again = bertkit.BertTextClassifier.from_pretrained(str(tmp_path / "reg"))
+    assert again.problem_type == "regression"
+
+
+def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, minilm_path, shared_data):
+    import bertkit
+
+    names = (shared_data / "goemotions" / "emotions.txt").read_text(encoding="utf-8").split()
+    rows = [r.split("\t") for r in (shared_data / "goemotions" / "train.tsv").read_text(encoding="utf-8").splitlines()[:24]]
+    texts, label_sets = [r[0] for r in rows], [[names[int(i)] for i in r[1].split(",")] for r in rows]
+    clf = bertkit.BertTextClassifier.from_pretrained(minilm_path, problem_type="multi_label_classification",
+                                                     labels=names, max_length=64)
+    clf.compile(learning_rate=1e-4)
+    history = clf.fit(texts, label_sets, batch_size=8, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "label_accuracy"}
+    hot = clf._label_ids(label_sets, len(texts))
+    assert hot.shape == (24, 28) and hot.sum() == sum(len(s) for s in label_sets)
+    logits = clf.predict(texts, verbose=0)
+    clf.save_pretrained(str(tmp_path / "ml"))
+    hf, ref = _hf_logits(tmp_path / "ml", clf.preprocessor(texts))
+    assert hf.config.problem_type == "multi_label_classification" and hf.config.id2label[0] == names[0]
+    np.testing.assert_allclose(logits, ref, atol=2e-5)
+    with pytest.raises(ValueError, match=r"labels \['bliss'\] are not among"):
+        clf.fit(texts[:1], [["bliss"]], verbose=0)

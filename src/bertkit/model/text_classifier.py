@@ -30,6 +30,9 @@ from .models import BertForSequenceClassification
 from .preprocessor import BertPreprocessor
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneOptions)}
+# HF's BertForSequenceClassification `problem_type` -> the bertkit task trained and saved.
+PROBLEM_TYPES = {"single_label_classification": "classify", "multi_label_classification": "multilabel",
+                 "regression": "regression"}
 
 
 @keras.saving.register_keras_serializable(package="bertkit")
@@ -43,6 +46,9 @@ class BertTextClassifier(keras.Model):
       dropout: dropout before the head (default: the backbone config's hidden_dropout_prob).
       labels: class names, index i naming logit i (saved as HF id2label).
       task_model: an existing `BertForSequenceClassification` to wrap (from_pretrained uses it).
+      problem_type: as HF's: "single_label_classification" (softmax over the classes, the
+        default), "multi_label_classification" (a sigmoid per class; y multi-hot [N, C] or lists of
+        labels) or "regression" (num_classes 1; y real numbers, MSE).
 
     Call: strings [batch] / a pair of them / the encoder's dict -> float32 logits [batch, num_classes].
     """
@@ -50,14 +56,21 @@ class BertTextClassifier(keras.Model):
     def __init__(self, backbone: BertEncoder | None = None, num_classes: int = 2,
                  preprocessor: BertPreprocessor | None = None, dropout: float | None = None,
                  labels: list[str] | None = None, task_model: BertForSequenceClassification | None = None,
-                 **kwargs):
+                 problem_type: str = "single_label_classification", **kwargs):
         super().__init__(**kwargs)
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+        self.problem_type = problem_type
         if task_model is None:
             if backbone is None:
                 raise ValueError("BertTextClassifier needs a backbone (a BertEncoder) or a task_model")
-            task_model = BertForSequenceClassification(backbone.config, num_labels=num_classes, encoder=backbone,
-                                                       classifier_dropout=dropout)
+            task_model = BertForSequenceClassification(
+                backbone.config, num_labels=1 if problem_type == "regression" else num_classes, encoder=backbone,
+                classifier_dropout=dropout)
             task_model.build()
+        from ..tasks.task import get_task
+
+        get_task(PROBLEM_TYPES[problem_type]).mark(task_model)  # saved as that task (HF problem_type)
         if labels is not None:
             if len(labels) != task_model.num_labels:
                 raise ValueError(f"{len(labels)} labels for {task_model.num_labels} classes")
@@ -75,25 +88,33 @@ class BertTextClassifier(keras.Model):
     @classmethod
     def from_pretrained(cls, name_or_path: str, num_labels: int | None = None, labels: list[str] | None = None,
                         max_length: int | None = None, revision: str | None = None, dropout: float | None = None,
-                        attention_dropout: float | None = None) -> "BertTextClassifier":
-        """A classifier from a model directory or Hub name: a fine-tuned classifier keeps its head and
-        labels; any other checkpoint gets a new head of `num_labels` (or len(labels)) outputs.
+                        attention_dropout: float | None = None, problem_type: str | None = None
+                        ) -> "BertTextClassifier":
+        """A classifier from a model directory or Hub name: a fine-tuned classifier (classify,
+        multilabel or regression) keeps its head, labels and problem type; any other checkpoint gets a
+        new head of `num_labels` (or len(labels)) outputs for `problem_type` (default single-label).
 
         `max_length` (word pieces per sequence) defaults to the saved classifier's, else 128, and is
         capped at the model's max_position_embeddings. `dropout` / `attention_dropout` replace the
         checkpoint's rates, as HF's `from_pretrained(..., hidden_dropout_prob=...)`."""
         from ..hub import resolve_model_path
-        from ..pretrained import load_model, read_config
+        from ..pretrained import load_model, read_config, saved_task
         from ..tokenizer import load_tokenizer
 
         path = resolve_model_path(name_or_path, revision)
         config, raw = read_config(path)
         saved_length = (raw.get("bertkit_task_options") or {}).get("max_length")
         length = config.fit_length(max_length, saved_length or 128, "max_length", path)
-        model = load_model(path, task="classify", num_labels=num_labels, labels=labels,
+        saved = {task: problem for problem, task in PROBLEM_TYPES.items()}.get(saved_task(raw))
+        problem_type = problem_type or saved or "single_label_classification"
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+        model = load_model(path, task=PROBLEM_TYPES[problem_type], labels=labels,
+                           num_labels=1 if problem_type == "regression" else num_labels,
                            config_overrides={"hidden_dropout_prob": dropout,
                                              "attention_probs_dropout_prob": attention_dropout})
-        return cls(task_model=model, preprocessor=BertPreprocessor(load_tokenizer(path), max_length=length))
+        return cls(task_model=model, preprocessor=BertPreprocessor(load_tokenizer(path), max_length=length),
+                   problem_type=problem_type)
 
     def save_pretrained(self, out_dir: str) -> str:
         """Writes a HF-layout directory (`transformers.BertForSequenceClassification` and
@@ -109,7 +130,7 @@ class BertTextClassifier(keras.Model):
         return getattr(self.task_model, "labels", None)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
+        return {"name": self.name, "trainable": self.trainable, "problem_type": self.problem_type,
                 "task_model": keras.saving.serialize_keras_object(self.task_model),
                 "preprocessor": keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor else None}
 
@@ -143,12 +164,20 @@ class BertTextClassifier(keras.Model):
           `warmup_ratio` (0.1) of each fit call's steps, then decayed linearly to 0; `weight_decay`
           (0.01) except LayerNorm and biases; gradients clipped to global norm 1.0. The schedule
           needs the number of steps, so each `fit` call builds it anew (and fresh Adam moments).
-        loss: sparse categorical cross-entropy on the logits; metrics: accuracy.
+        loss: cross-entropy on the logits (softmax for single-label, a sigmoid per class for
+          multi-label) or mean squared error (regression), as HF's problem types; metrics: accuracy,
+          per-label accuracy at probability 0.5, or Pearson correlation.
         Any other value is passed to keras.Model.compile as is."""
         if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss = {"single_label_classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    "multi_label_classification": keras.losses.BinaryCrossentropy(from_logits=True),
+                    "regression": keras.losses.MeanSquaredError()}[self.problem_type]
         if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            metrics = {"single_label_classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                       # a label is predicted when its probability reaches 0.5, i.e. its logit 0
+                       "multi_label_classification": [keras.metrics.BinaryAccuracy(name="label_accuracy",
+                                                                                   threshold=0.0)],
+                       "regression": [keras.metrics.PearsonCorrelation(name="pearson")]}[self.problem_type]
         self._auto_optimizer = None
         if optimizer == "auto":
             self._auto_optimizer = {
@@ -231,20 +260,48 @@ class BertTextClassifier(keras.Model):
         return data.prefetch(tf.data.AUTOTUNE)
 
     def _label_ids(self, y, n: int) -> np.ndarray:
-        y = np.asarray(y)
         if len(y) != n:
             raise ValueError(f"{n} texts but {len(y)} labels")
+        if self.problem_type == "regression":
+            return np.asarray(y, np.float32).reshape(n, 1)
+        if self.problem_type == "multi_label_classification":
+            return self._multi_hot(y)
+        y = np.asarray(y)
         if y.dtype.kind in "USO":
             names = {name: i for i, name in enumerate(self.labels or [])}
             unknown = sorted({str(v) for v in y} - set(names))
             if unknown:
                 raise ValueError(f"labels {unknown[:5]} are not among the model's labels {self.labels}")
             return np.array([names[str(v)] for v in y], np.int32)
-        ids = y.astype(np.int64)
-        if len(ids) and (ids.min() < 0 or ids.max() >= self.task_model.num_labels):
+        return self._check_indices(y.astype(np.int64)).astype(np.int32)
+
+    def _check_indices(self, ids: np.ndarray) -> np.ndarray:
+        if ids.size and (ids.min() < 0 or ids.max() >= self.task_model.num_labels):
             raise ValueError(f"class indices must be in [0, {self.task_model.num_labels}), got "
                              f"{int(ids.min())}..{int(ids.max())}")
-        return ids.astype(np.int32)
+        return ids
+
+    def _multi_hot(self, y) -> np.ndarray:
+        """y as multi-hot float32 [N, C]: given so, or as one list of label names / indices per text."""
+        c = self.task_model.num_labels
+        first = next(iter(y), None)
+        if isinstance(first, np.ndarray) or (isinstance(first, (list, tuple)) and len(first) == c
+                                              and all(isinstance(v, (float, np.floating)) for v in first)):
+            hot = np.asarray(y, np.float32)
+            if hot.shape[1:] != (c,):
+                raise ValueError(f"multi-hot labels must be [texts, {c}], got {list(hot.shape)}")
+            return hot
+        names = {name: i for i, name in enumerate(self.labels or [])}
+        hot = np.zeros((len(y), c), np.float32)
+        for row, labels in enumerate(y):
+            for label in labels:
+                if isinstance(label, str):
+                    if label not in names:
+                        raise ValueError(f"labels [{label!r}] are not among the model's labels {self.labels}")
+                    hot[row, names[label]] = 1.0
+                else:
+                    hot[row, int(self._check_indices(np.asarray([label]))[0])] = 1.0
+        return hot
 
 
 def _strings(texts) -> np.ndarray:
