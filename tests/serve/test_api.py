@@ -160,3 +160,19 @@ def test_full_queue_is_503():
     outcomes = asyncio.run(main())
     refused = [o for o in outcomes if isinstance(o, RequestError)]
     assert refused and all(o.status == 503 for o in refused) and len(refused) < 4
+
+
+class FakeEncoder(FakePredictor):
+    """An encoder export without pooling: /v1/embed must refuse it before running the model."""
+
+    kind, labels = "encoder", None
+    metadata = {"kind": "encoder", "options": {"pooling": None, "normalize": False}}
+    input_kinds = ("texts",)
+
+
+def test_embed_refuses_an_encoder_without_pooling_before_running_it():
+    predictor = FakeEncoder()
+    with TestClient(create_app(predictor, warm_up=False)) as c:
+        response = c.post("/v1/embed", json={"texts": ["a text"]})
+    assert response.status_code == 422 and "exported without pooling" in response.json()["error"]
+    assert predictor.batches == []
