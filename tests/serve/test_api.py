@@ -176,3 +176,21 @@ def test_embed_refuses_an_encoder_without_pooling_before_running_it():
         response = c.post("/v1/embed", json={"texts": ["a text"]})
     assert response.status_code == 422 and "exported without pooling" in response.json()["error"]
     assert predictor.batches == []
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"questions": ["q"], "choices": [["a"]]}, "'choices' item 0 must be a list of at least 2 strings"),
+    ({"questions": ["q", "r"], "choices": [["a", "b"]]},
+     "'questions/choices': question and choices must have the same length"),
+    ({"questions": ["q"], "choices": [["a", 3]]}, "'choices' item 0, position 1 is not a string (got int)"),
+    ({"instances": [{"question": "q", "context": 5}]}, "'instances.context' item 0 is not a string (got int)"),
+    ({"inputs": {"text": ["a"], "text_pair": "b"}}, "'inputs.text_pair' must be a list"),
+    ({"pairs": [["a", 1]]}, "'pairs' must be a list of [text, text_pair] lists"),
+    ({"instances": []}, "'instances' is empty"),
+])
+def test_schema_errors_name_the_field_as_the_body_does(body, message):
+    from bertkit.serve.schema import parse_payload
+
+    with pytest.raises(RequestError) as caught:
+        parse_payload(body)
+    assert caught.value.status == 422 and caught.value.message == message

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated, ClassVar
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError, model_validator
 
 
 class RequestError(Exception):
@@ -35,6 +37,56 @@ async def read_json(request: Request, limit: int):
             from None
 
 
+# ---- the accepted shapes (pydantic) ---------------------------------------------------------
+# Every body becomes columns of one input kind: {"text"}, {"text", "text_pair"}, {"question",
+# "context"} or {"question", "choices"}, each a non-empty list of strings of one length.
+
+Strings = Annotated[list[StrictStr], Field(min_length=1)]
+Pairs = Annotated[list[tuple[StrictStr, StrictStr]], Field(min_length=1)]
+
+
+class _Columns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _same_length(self):
+        if len({len(getattr(self, name)) for name in type(self).model_fields}) > 1:
+            raise ValueError(f"{' and '.join(type(self).model_fields)} must have the same length")
+        return self
+
+    def items(self) -> list:
+        columns = [getattr(self, name) for name in type(self).model_fields]
+        return columns[0] if len(columns) == 1 else list(zip(*columns))
+
+
+class TextColumns(_Columns):
+    kind: ClassVar[str] = "texts"
+    text: Strings
+
+
+class PairColumns(_Columns):
+    kind: ClassVar[str] = "pairs"
+    text: Strings
+    text_pair: Strings
+
+
+class QAColumns(_Columns):
+    kind: ClassVar[str] = "qa"
+    question: Strings
+    context: Strings
+
+
+class ChoiceColumns(_Columns):
+    kind: ClassVar[str] = "choices"
+    question: Strings
+    choices: Annotated[list[Annotated[list[StrictStr], Field(min_length=2)]], Field(min_length=1)]
+
+
+COLUMNS = {frozenset(model.model_fields): model for model in (TextColumns, PairColumns, QAColumns, ChoiceColumns)}
+_PAIRS = TypeAdapter(Pairs)
+
+
 def parse_payload(payload) -> tuple[str, list, str]:
     """(input kind, items, response style "predictions" | "outputs") of a request body."""
     if not isinstance(payload, dict):
@@ -42,86 +94,85 @@ def parse_payload(payload) -> tuple[str, list, str]:
     if "instances" in payload:
         return (*_parse_instances(payload["instances"]), "predictions")
     if "inputs" in payload:
-        return (*_parse_columns(payload["inputs"], "inputs"), "outputs")
+        inputs = payload["inputs"]
+        columns = {"text": inputs} if isinstance(inputs, list) else inputs
+        return (*_parse_columns(columns, "inputs", {"text": "inputs"} if isinstance(inputs, list) else {}),
+                "outputs")
     if "texts" in payload:
-        return "texts", _string_list(payload["texts"], "texts"), "predictions"
+        return (*_parse_columns({"text": payload["texts"]}, "texts", {"text": "texts"}), "predictions")
     if "pairs" in payload:
-        pairs = _list(payload["pairs"], "pairs")
-        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise RequestError(422, "'pairs' must be a list of [text, text_pair] lists")
-        return "pairs", _pairs(pairs, "pairs"), "predictions"
+        pairs = _validate(_PAIRS, payload["pairs"], "pairs")
+        return "pairs", [tuple(p) for p in pairs], "predictions"
+    names = {"question": "questions", "context": "contexts", "choices": "choices"}
     if "choices" in payload:
-        return (*_parse_columns({"question": payload.get("questions"), "choices": payload["choices"]},
-                                "questions/choices"), "predictions")
+        columns = {"question": payload.get("questions"), "choices": payload["choices"]}
+        return (*_parse_columns(columns, "questions/choices", names), "predictions")
     if "questions" in payload or "contexts" in payload:
-        return (*_parse_columns({"question": payload.get("questions"), "context": payload.get("contexts")},
-                                "questions/contexts"), "predictions")
+        columns = {"question": payload.get("questions"), "context": payload.get("contexts")}
+        return (*_parse_columns(columns, "questions/contexts", names), "predictions")
     raise RequestError(422, "expected one of the fields 'texts', 'pairs', 'questions' + 'contexts', "
                             "'questions' + 'choices', 'instances' or 'inputs'")
 
 
 def _parse_instances(instances) -> tuple[str, list]:
-    instances = _list(instances, "instances")
-    first = instances[0]
-    if isinstance(first, str):
-        return "texts", _string_list(instances, "instances")
+    """TF Serving's row form: strings, [text, text_pair] lists, or objects with the column fields."""
+    first = instances[0] if isinstance(instances, list) and instances else None
     if isinstance(first, list):
-        if not all(isinstance(p, list) and len(p) == 2 for p in instances):
-            raise RequestError(422, "'instances' lists must all be [text, text_pair]")
-        return "pairs", _pairs(instances, "instances")
+        return "pairs", [tuple(p) for p in _validate(_PAIRS, instances, "instances")]
     if isinstance(first, dict):
         if not all(isinstance(x, dict) and x.keys() == first.keys() for x in instances):
             raise RequestError(422, "'instances' objects must all have the same fields")
         return _parse_columns({k: [x[k] for x in instances] for k in first}, "instances")
-    raise RequestError(422, "'instances' items must be strings, [text, text_pair] lists or objects")
+    if first is not None and not isinstance(first, str):
+        raise RequestError(422, "'instances' items must be strings, [text, text_pair] lists or objects")
+    return _parse_columns({"text": instances}, "instances", {"text": "instances"})
 
 
-def _parse_columns(columns, where: str) -> tuple[str, list]:
-    """{"text": [...]}, {"text", "text_pair"} or {"question", "context"} columns (or a bare list)."""
-    if isinstance(columns, list):
-        return "texts", _string_list(columns, where)
+def _parse_columns(columns, where: str, names: dict[str, str] | None = None) -> tuple[str, list]:
+    """(kind, items) of columns {field: list}; `names` maps a field to the name the body used."""
     if not isinstance(columns, dict):
         raise RequestError(422, f"'{where}' must be a list of strings or an object of lists")
-    fields = {k for k, v in columns.items() if v is not None}
-    if fields == {"question", "choices"}:
-        questions = _string_list(columns["question"], f"{where}.question")
-        choices = _list(columns["choices"], f"{where}.choices")
-        if len(choices) != len(questions):
-            raise RequestError(422, f"'{where}': question and choices must have the same length")
-        for i, options in enumerate(choices):
-            if not isinstance(options, list) or len(options) < 2:
-                raise RequestError(422, f"'{where}.choices' item {i} must be a list of at least 2 strings")
-            _string_list(options, f"{where}.choices item {i}")
-        return "choices", list(zip(questions, choices))
-    for kind, names in (("qa", ("question", "context")), ("pairs", ("text", "text_pair")), ("texts", ("text",))):
-        if fields == set(names):
-            lists = [_string_list(columns[name], f"{where}.{name}") for name in names]
-            if len({len(x) for x in lists}) > 1:
-                raise RequestError(422, f"'{where}': {' and '.join(names)} must have the same length")
-            return kind, lists[0] if kind == "texts" else list(zip(*lists))
-    raise RequestError(422, f"'{where}' needs the fields text (+ text_pair), question + context or "
-                            "question + choices, "
-                            f"got {sorted(columns)}")
+    fields = frozenset(k for k, v in columns.items() if v is not None)
+    model = COLUMNS.get(fields)
+    if model is None:
+        raise RequestError(422, f"'{where}' needs the fields text (+ text_pair), question + context or "
+                                f"question + choices, got {sorted(columns)}")
+    parsed = _validate(model, {k: columns[k] for k in fields}, where, names)
+    return model.kind, parsed.items()
 
 
-def _list(value, where: str) -> list:
-    if not isinstance(value, list):
-        raise RequestError(422, f"'{where}' must be a list")
-    if not value:
-        raise RequestError(422, f"'{where}' is empty")
-    return value
+def _validate(schema, value, where: str, names: dict[str, str] | None = None):
+    """`value` validated by a pydantic model or TypeAdapter; the first problem as one 422 message."""
+    try:
+        if isinstance(schema, TypeAdapter):
+            return schema.validate_python(value)
+        return schema.model_validate(value)
+    except ValidationError as e:
+        raise RequestError(422, _message(e.errors(include_url=False)[0], where, names or {})) from None
 
 
-def _string_list(value, where: str) -> list[str]:
-    for i, item in enumerate(_list(value, where)):
-        if not isinstance(item, str):
-            raise RequestError(422, f"'{where}' item {i} is not a string (got {type(item).__name__})")
-    return value
-
-
-def _pairs(pairs: list, where: str) -> list[tuple[str, str]]:
-    _string_list([x for p in pairs for x in p], where)
-    return [(a, b) for a, b in pairs]
+def _message(error: dict, where: str, names: dict[str, str]) -> str:
+    """A pydantic error as the API words it: the body's own field names, 0-based item numbers."""
+    loc = list(error["loc"])
+    if isinstance(error["loc"][0] if loc else None, str):
+        field = names.get(loc[0], f"{where}.{loc[0]}")
+        loc = loc[1:]
+    else:
+        field = where
+    index = next((x for x in loc if isinstance(x, int)), None)
+    kind = error["type"]
+    if where in ("pairs", "instances") and field == where and (len(loc) > 1 or kind == "tuple_type"):
+        return f"'{where}' must be a list of [text, text_pair] lists"
+    if kind == "list_type":
+        return f"'{field}' must be a list" + (f" (item {index})" if index is not None else "")
+    if kind == "too_short":
+        return f"'{field}' is empty" if index is None else f"'{field}' item {index} must be a list of at least 2 strings"
+    if kind == "string_type":
+        where_in = f"item {index}" if len(loc) == 1 else f"item {loc[0]}, position {loc[1]}"
+        return f"'{field}' {where_in} is not a string (got {type(error['input']).__name__})"
+    if kind == "value_error":
+        return f"'{where}': {error['ctx']['error']}"
+    return f"'{field}': {error['msg']}"
 
 
 def check_limits(items: list, options) -> None:
