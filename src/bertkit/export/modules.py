@@ -5,11 +5,11 @@ tf.function per signature, all with dynamic batch and sequence shapes. `signatur
 `tf.saved_model.save(module, dir, signatures=...)` needs; the same functions also run in-process
 (the server uses them when given a model directory instead of an export).
 
-Why the explicit variable list: TF object tracking does not see Keras 3 layers held in
-Keras-tracked Python lists (the encoder's `blocks`), so saving the Keras model itself would
-silently drop those weights. Holding `v.value` (the tf.Variable) of every Keras variable in a
-plain attribute makes the SavedModel own them; `saving.save_module` verifies the result
-(same variable count and outputs after reloading).
+Why an explicit variable list instead of tracking the Keras model: the SavedModel then holds the
+model's weights as plain tf.Variables (`v.value` of every Keras variable) and nothing of Keras'
+object graph (layers, optimizer slots, dropout seed states), so it loads with TensorFlow alone and
+its variable count is checkable; the forward pass is a plain callable for the same reason.
+`saving.save_module` verifies the result (same variable count and outputs after reloading).
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ def tflite_flatbuffer(model, batch_size: int | None = None, seq_length: int | No
             outputs["probabilities"] = tf.nn.softmax(outputs["logits"], axis=-1)
         return outputs
 
-    # The converter freezes the variables it finds by tracking; a Keras 3 model hides the
-    # encoder blocks' variables from tracking (see modules.py), so hand it all of them.
+    # The converter freezes the variables it finds by tracking: hand it the model's tf.Variables
+    # alone, as the SavedModel export does (see modules.py).
     holder = tf.Module()
     holder.model_variables = [v.value for v in model.variables]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_default.get_concrete_function()], holder)

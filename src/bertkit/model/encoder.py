@@ -43,8 +43,16 @@ class BertEncoder(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = BertEmbeddings(config, name="embeddings")
-        self.blocks = [BertLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
+        # One attribute per block, not a list: TensorFlow's object tracking (checkpoints,
+        # SavedModels, the TFLite converter) does not see Keras 3 layers held in a Python list.
+        for i in range(config.num_hidden_layers):
+            setattr(self, f"layer_{i}", BertLayer(config, name=f"layer_{i}"))
         self.pooler = BertPooler(config, name="pooler")
+
+    @property
+    def blocks(self) -> list[BertLayer]:
+        """The transformer blocks, bottom first."""
+        return [getattr(self, f"layer_{i}") for i in range(self.config.num_hidden_layers)]
 
     def build(self, input_shape=None):
         shape = (None, None, self.config.hidden_size)

@@ -318,9 +318,8 @@ def _is_multi_worker(strategy) -> bool:
 def model_variables(model: keras.Model) -> dict:
     """Every variable of the model (weights and dropout seed-generator states), keyed by position.
 
-    Checkpointing them explicitly matters: TF's object tracking does not see layers held in
-    Keras-tracked lists (the encoder's blocks), and the dropout RNG state must be restored for a
-    resumed run to equal an uninterrupted one. Keys are positions, not Keras paths, because paths
+    Checkpointing them explicitly matters: TF's object tracking does not see the dropout layers'
+    seed-generator states, which must be restored for a resumed run to equal an uninterrupted one. Keys are positions, not Keras paths, because paths
     carry process-wide counters (seed_generator_9) that differ between two runs in one process."""
     return {f"{i:05d}": v.value for i, v in enumerate(model.variables)}
 
