@@ -74,7 +74,7 @@ def test_tflite_refuses_an_encoder(minilm_path, tmp_path):
     (["--pair", "--version", "3", "--no-verify"], "auto",
      {"max_length": None, "pair": True, "pooling": "auto", "normalize": False}),
 ])
-def test_export_cli_flags(monkeypatch, capsys, argv, kind, options):
+def test_export_cli_flags(monkeypatch, capsys, tmp_path, argv, kind, options):
     import bertkit.export as export
 
     calls = []
@@ -83,9 +83,9 @@ def test_export_cli_flags(monkeypatch, capsys, argv, kind, options):
         return out + "/1"
 
     monkeypatch.setattr(export, "export_model", fake_export)
-    assert main(["export", "--model", "m", "--out", "o", *argv]) == 0
+    assert main(["export", "--model", str(tmp_path), "--out", "o", *argv]) == 0  # an existing path, not a Hub name
     model, out, k, kw = calls[0]
-    assert (model, out, k) == ("m", "o", kind)
+    assert (model, out, k) == (str(tmp_path), "o", kind)
     assert {key: kw[key] for key in options} == options
     assert kw["verify"] == ("--no-verify" not in argv) and kw["version"] == (3 if "--version" in argv else None)
     assert "exported to o/1" in capsys.readouterr().out
