@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "bertkit"
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 MODULE_COMMANDS = {
     "data/pretraining.py": ["pretrain", "pretrain-data"],
+    "data/corpus.py": ["pretrain", "pretrain-data", "vocab"],
     "tasks/pretrain.py": ["pretrain"],
     "tokenizer/vocab.py": ["vocab"],
     "tasks/base.py": ["finetune"],

@@ -14,11 +14,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from bertkit.data.corpus import CorpusError, RawDocument, check_corpus, detect_format, read_documents, split_sentences
+from bertkit.data.masking import MaskingSpec, create_masked_lm_predictions
 from bertkit.data.pretraining import (
-    CorpusError, MaskingSpec, PretrainingDataConfig, TokenizedDocument, _pools, _truncate_seq_pair,
-    check_corpus, create_instances_from_document, create_masked_lm_predictions,
-    create_pretraining_instances, detect_format, read_documents, split_sentences, tokenize_document,
-    RawDocument,
+    PretrainingDataConfig, TokenizedDocument, _pools, _truncate_seq_pair, create_instances_from_document,
+    create_pretraining_instances, tokenize_document,
 )
 
 BOOKS = ("austen-persuasion.txt", "chesterton-brown.txt", "shakespeare-macbeth.txt")
@@ -335,7 +335,7 @@ def test_gutenberg_throughput(shared_data, tokenizer):
 
 
 def test_a_folder_is_a_corpus_of_its_files(tmp_path, tokenizer):
-    from bertkit.data.pretraining import expand_corpus
+    from bertkit.data.corpus import expand_corpus
 
     folder = tmp_path / "texts"
     (folder / "sub").mkdir(parents=True)

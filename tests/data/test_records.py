@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bertkit.data.pretraining import (CorpusError, MaskingSpec, PretrainingDataConfig,
-                                      create_pretraining_instances)
-from bertkit.data.records import (METADATA_FILE, DynamicMasking, load_pretraining_dataset,
-                                  masking_spec_from_dir, read_metadata, write_pretraining_data)
+from bertkit.data.corpus import CorpusError
+from bertkit.data.masking import DynamicMasking, MaskingSpec
+from bertkit.data.pretraining import PretrainingDataConfig, create_pretraining_instances
+from bertkit.data.records import (METADATA_FILE, load_pretraining_dataset, masking_spec_from_dir, read_metadata,
+                                  write_pretraining_data)
 
 SEQ, PRED = 64, 10
 

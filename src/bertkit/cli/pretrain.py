@@ -56,7 +56,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.pretraining import expand_corpus
+    from ..data.corpus import expand_corpus
     from ..tasks.pretrain import pretrain, summary_line
 
     options = options_from_args(PretrainOptions, args, progress=show_progress(args))

@@ -53,7 +53,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.pretraining import PretrainingDataConfig, expand_corpus
+    from ..data.corpus import expand_corpus
+    from ..data.pretraining import PretrainingDataConfig
     from ..data.records import METADATA_FILE, write_pretraining_data
     from ..tokenizer import load_tokenizer
 

@@ -43,7 +43,7 @@ def run_vocab(args) -> int:
 
     stats = VocabStats()
     start = time.perf_counter()
-    from ..data.pretraining import expand_corpus
+    from ..data.corpus import expand_corpus
 
     tokens = train_vocab(expand_corpus(args.corpus), args.vocab_size, lower_case=args.lower_case, num_unused=args.unused,
                          min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet,

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .pretraining import (MaskingSpec, PretrainingDataConfig, TrainingInstance, check_corpus,
-                          create_pretraining_instances, vocab_tokens)
+from .corpus import check_corpus
+from .masking import DynamicMasking, MaskingSpec, vocab_tokens
+from .pretraining import PretrainingDataConfig, TrainingInstance, create_pretraining_instances
 
 logger = logging.getLogger(__name__)
 
@@ -212,95 +213,6 @@ def feature_spec(seq_len: int, max_predictions: int, dynamic: bool) -> dict:
             "masked_lm_weights": tf.io.FixedLenFeature([max_predictions], tf.float32),
         })
     return spec
-
-
-class DynamicMasking:
-    """Masked-LM masking as TF ops on a batch: the same rules as `create_masked_lm_predictions`.
-
-    For each row: n = non-special tokens, k = min(P, max(1, round(n * masked_lm_prob))) tokens (whole
-    words with whole_word_mask) are chosen uniformly at random; 80% become [MASK], 10% a random non-special
-    token, 10% stay. Stateless random ops: the result depends only on the inputs and `seed`.
-
-    Whole words in-graph: a word starts at a non-special token that is not a "##" piece (or follows a
-    special token); words are visited in random order and taken greedily while they fit the budget k,
-    skipping those that do not (the reference rule), in a `tf.while_loop` over the words.
-    """
-
-    def __init__(self, spec: MaskingSpec, max_predictions: int, masked_lm_prob: float = 0.15,
-                 whole_word_mask: bool = False):
-        self.max_predictions = max_predictions
-        self.masked_lm_prob = masked_lm_prob
-        self.whole_word_mask = whole_word_mask
-        self.mask_id = spec.mask_id
-        self.is_special = tf.constant(spec.is_special)
-        self.is_subword = tf.constant(spec.is_subword)
-        self.random_ids = tf.constant(spec.random_ids, tf.int32)
-
-    def __call__(self, input_ids: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        """input_ids: int32 [B, S]; seed: int [2]. Returns masked `input_ids` [B, S] and
-        `masked_lm_positions`, `masked_lm_ids` int32 [B, P], `masked_lm_weights` float32 [B, P]."""
-        input_ids = tf.cast(input_ids, tf.int32)
-        batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-        candidate = ~tf.gather(self.is_special, input_ids)  # [B, S]; False at [CLS] [SEP] [PAD] ...
-        num_candidates = tf.reduce_sum(tf.cast(candidate, tf.float64), axis=1)
-        # float64 and round-half-even: exactly Python's int(round(n * p)).
-        k = tf.cast(tf.round(num_candidates * self.masked_lm_prob), tf.int32)
-        k = tf.minimum(self.max_predictions, tf.maximum(1, k))[:, None]  # [B, 1]
-
-        score = tf.random.stateless_uniform([batch, seq_len], seeds[0])
-        if self.whole_word_mask:
-            selected = self._select_words(input_ids, candidate, score, k, seq_len)
-        else:
-            # Each token is its own word: take the k candidates with the smallest random scores.
-            order = tf.argsort(tf.where(candidate, score, 2.0), axis=1, stable=True)
-            rank = tf.argsort(order, axis=1, stable=True)  # inverse permutation
-            selected = candidate & (rank < k)
-
-        # 80% [MASK], 10% keep, 10% random token (same thresholds as the Python version).
-        r = tf.random.stateless_uniform([batch, seq_len], seeds[1])
-        random_index = tf.random.stateless_uniform(
-            [batch, seq_len], seeds[2], maxval=tf.size(self.random_ids), dtype=tf.int32)
-        random_tokens = tf.gather(self.random_ids, random_index)
-        masked = tf.where(selected & (r < 0.8), self.mask_id, input_ids)
-        masked = tf.where(selected & (r >= 0.9), random_tokens, masked)
-
-        # Positions ascending, padded with 0 (weight 0) to P: sort the selected positions to the front.
-        positions = tf.range(seq_len)[None, :]
-        key = tf.sort(tf.where(selected, positions, seq_len + positions), axis=1)[:, :self.max_predictions]
-        valid = key < seq_len
-        masked_positions = tf.where(valid, key, 0)
-        labels = tf.where(valid, tf.gather(input_ids, masked_positions, batch_dims=1), 0)
-        return {"input_ids": masked, "masked_lm_positions": masked_positions, "masked_lm_ids": labels,
-                "masked_lm_weights": tf.cast(valid, tf.float32)}
-
-    def _select_words(self, input_ids, candidate, score, k, seq_len):
-        subword = tf.gather(self.is_subword, input_ids) & candidate
-        prev_candidate = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])
-        starts = candidate & ~(subword & prev_candidate)
-        word = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # word index of each token
-        word = tf.where(candidate, word, seq_len)  # non-candidates: a slot one_hot ignores
-        sizes = tf.reduce_sum(tf.one_hot(word, seq_len, dtype=tf.int32), axis=1)  # [B, S] pieces per word
-        # A random order of the words (one uniform score per word slot), missing words last.
-        word_score = tf.where(sizes > 0, score, 2.0)
-        order = tf.argsort(word_score, axis=1, stable=True)
-        sorted_sizes = tf.gather(sizes, order, batch_dims=1)
-
-        # Greedy in that order: take a word if it still fits the budget, else skip it. The loop stops
-        # once every row has its k tokens (after ~k words, not S, in practice).
-        budget = k[:, 0]
-        slots = tf.range(seq_len)[None, :]
-
-        def fill(j, total, taken_sorted):
-            size = sorted_sizes[:, j]
-            fits = (size > 0) & (total + size <= budget)
-            return j + 1, tf.where(fits, total + size, total), taken_sorted | (fits[:, None] & (slots == j))
-
-        _, _, taken_sorted = tf.while_loop(
-            lambda j, total, _: (j < seq_len) & tf.reduce_any(total < budget), fill,
-            (tf.constant(0), tf.zeros_like(budget), tf.zeros_like(sorted_sizes, tf.bool)))
-        taken = tf.gather(taken_sorted, tf.argsort(order, axis=1, stable=True), batch_dims=1)
-        return candidate & tf.gather(taken, tf.minimum(word, seq_len - 1), batch_dims=1)
 
 
 def load_pretraining_dataset(data_dir: str | os.PathLike, batch_size: int, *, seed: int = 0,

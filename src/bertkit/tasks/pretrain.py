@@ -14,7 +14,8 @@ import logging
 import os
 
 from ..config import BertConfig, resolve_config
-from ..data.pretraining import PretrainingDataConfig, check_corpus
+from ..data.corpus import check_corpus
+from ..data.pretraining import PretrainingDataConfig
 from ..data.records import METADATA_FILE, load_pretraining_dataset, read_metadata, write_pretraining_data
 from ..hub import resolve_model_path
 from .options import PretrainOptions
