@@ -132,11 +132,29 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
                revision: str | None = None):
     """A full model from a checkpoint directory or a Hub name (`path`, `revision` as in load_pretrained).
 
-    task=None loads what the directory holds (a task model, else pretraining heads if present,
-    else the encoder). With a task whose head the checkpoint lacks, the encoder is loaded and the
-    head is freshly initialised (starting a fine-tune); `labels` or `num_labels` size it.
-    `config_overrides` replaces config fields that do not change a weight's shape (the dropout
-    rates), as HF's `from_pretrained(path, hidden_dropout_prob=...)`.
+    Args:
+      path: a bertkit / HF / Google checkpoint directory, or a Hugging Face Hub name.
+      task: None loads what the directory holds (a task model, else pretraining heads if present,
+        else the encoder); a task name ("classify", "ner", "qa", "regression", "multilabel",
+        "multiple-choice", "embedding", "pretraining") builds that model: with a head the checkpoint
+        lacks, the encoder is loaded and the head freshly initialised (starting a fine-tune).
+      num_labels / labels: the size (and names) of a new head; a saved task keeps its own labels.
+      config_overrides: config fields that change no weight's shape (the dropout rates), as HF's
+        `from_pretrained(path, hidden_dropout_prob=...)`.
+      revision: branch, tag or commit of a Hub repo.
+
+    Returns:
+      A keras.Model called on the encoder's input dict (int32 [batch, seq]); task models return
+      float32 logits ({"logits": [batch, num_labels]} for sequence tasks, [batch, seq, num_labels]
+      for NER, {"start_logits", "end_logits"} [batch, seq] for QA). `model.labels` holds the names.
+
+    Raises:
+      FileNotFoundError / bertkit.hub.HubError: no such model; CheckpointError: missing, unused or
+      mis-shaped tensors, or saved labels that differ from `labels`; ValueError: an unknown task.
+
+    Example:
+      >>> model = bertkit.load_model("sentence-transformers/all-MiniLM-L6-v2", task="classify",
+      ...                            labels=["negative", "positive"])  # doctest: +SKIP
     """
     from .hub import resolve_model_path
     from .model.models import build_task_model
@@ -193,8 +211,25 @@ def model_task(model) -> str | None:
 
 def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = None,
                labels: list[str] | None = None, extra_config: dict | None = None) -> str:
-    """Writes `model` as a HF-layout directory. Tokenizer files come from `tokenizer` (an object
-    with .save(dir)) or are copied from `tokenizer_dir`."""
+    """Writes `model` as a Hugging Face directory that transformers and bertkit both load.
+
+    Args:
+      model: an encoder, a pretraining model or a task model (from load_model / finetune).
+      out_dir: the directory (created if needed); existing files of the same names are replaced,
+        each atomically (a kill mid-save leaves whole files).
+      tokenizer / tokenizer_dir: the tokenizer files come from `tokenizer` (an object with
+        .save(dir), e.g. bertkit's BertTokenizer) or are copied from `tokenizer_dir`; neither: none.
+      labels: names of a task model's outputs (default: model.labels, else LABEL_i).
+      extra_config: more keys for config.json.
+
+    Returns:
+      out_dir, holding config.json (HF BertConfig fields, `architectures`, id2label, `bertkit_task`),
+      model.safetensors (HF tensor names), the tokenizer files and a task's own files (e.g.
+      sentence-transformers' for an embedding model).
+
+    Raises:
+      TypeError: `model` is not a bertkit model.
+    """
     from safetensors.numpy import save_file
 
     task = model_task(model)

@@ -96,9 +96,26 @@ def sample_inputs(module) -> dict:
 
 def export_model(model_dir: str, export_dir: str, kind: str = "auto", *, version: int | None = None,
                  verify: bool = True, overwrite: bool = False, **options) -> str:
-    """Exports `model_dir` (any bertkit / HF / Google checkpoint directory) as a SavedModel in
-    EXPORT_DIR/<version>; returns that path. `options` go to `build_module`. With `verify`,
-    the saved model is reloaded and must reproduce the in-memory outputs before it is published.
+    """Exports a model as a SavedModel that takes raw strings (the tokenizer runs in the graph).
+
+    Args:
+      model_dir: a fine-tuned model or any encoder checkpoint (bertkit / HF / Google directory).
+      export_dir: the export root; the model goes to EXPORT_DIR/<version> (TF Serving's layout).
+      kind: "auto" (the fine-tuned task; an encoder checkpoint exports its encoder), "encoder" or
+        "preprocessor" (the tokenizer alone, TF Hub's BERT-preprocess convention).
+      version: the version folder (default: one more than the highest there); `overwrite` allows
+        replacing an existing one.
+      verify: reload the SavedModel and check that it reproduces the in-memory outputs (on a few
+        sample strings) before publishing it.
+      options: for `build_module`: max_length, pair, pooling, normalize, ...
+
+    Returns:
+      The path EXPORT_DIR/<version>. Load it with `import tensorflow_text` then
+      `tf.saved_model.load(path)`; its signatures take string tensors [batch].
+
+    Raises:
+      FileExistsError: the version exists; ValueError: a length over max_position_embeddings or
+      an option the kind does not take; RuntimeError: the reloaded SavedModel differs.
     """
     import os
 

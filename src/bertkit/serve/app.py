@@ -98,7 +98,17 @@ def create_app(predictor, options: ServeOptions | None = None, warm_up: bool = T
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeOptions | None = None,
           log_level: str = "info") -> None:
-    """Loads `model` (an export or a model directory) and serves it until interrupted."""
+    """Serves `model` over HTTP until interrupted (`bertkit serve`; endpoints in bertkit.serve).
+
+    Args:
+      model: an export directory (or one of its versions) or a model directory.
+      host / port: where to listen (127.0.0.1: this machine only).
+      options: limits and batching (ServeOptions: max_batch_size, max_wait_ms, max_text_chars, ...).
+      log_level: uvicorn's.
+
+    Raises:
+      FileNotFoundError / ValueError: the model cannot be loaded (before the server starts).
+    """
     import uvicorn
 
     from ..export.runtime import Predictor

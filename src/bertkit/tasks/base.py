@@ -50,9 +50,30 @@ def freeze(model, options: FinetuneOptions) -> None:
 
 def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str | None = None,
              options: FinetuneOptions | None = None) -> dict:
-    """Fine-tunes `init` (any bertkit / HF / Google directory, or a Hugging Face Hub name) on
-    train_file; writes the best model (by the dev metric, else the last) to out_dir and returns the
-    final dev metrics."""
+    """Fine-tunes a checkpoint on a data file: the engine behind `bertkit finetune TASK`.
+
+    Args:
+      task: a task instance with its options, e.g. `TASKS["classify"](max_length=64)`.
+      init: the checkpoint to start from (bertkit / HF / Google directory, or a Hub name).
+      train_file / dev_file: data files in the task's format (docs/tasks.md); with a dev file the
+        model is scored after every epoch and the best epoch is what is kept (early stopping with
+        `options.patience`).
+      out_dir: where the model (HF layout), `history.json` and checkpoints go; running the same
+        call again after an interruption resumes from the last epoch's checkpoint.
+      options: hyper-parameters (FinetuneOptions: epochs, batch size, learning rate, ...).
+
+    Returns:
+      The dev metrics of the saved model ({} without a dev file), e.g. {"accuracy", "macro_f1"}.
+
+    Raises:
+      ValueError naming the file and line for bad data, FileNotFoundError / HubError for a missing
+      model, CheckpointError for a checkpoint that does not fit.
+
+    Example:
+      >>> from bertkit.tasks import TASKS, FinetuneOptions, finetune
+      >>> finetune(TASKS["classify"](), "google-bert/bert-base-uncased", "train.tsv", "out",
+      ...          dev_file="dev.tsv", options=FinetuneOptions(epochs=3))  # doctest: +SKIP
+    """
     options = options or FinetuneOptions()
     init = resolve_model_path(init)
     overrides = {"hidden_dropout_prob": options.dropout, "attention_probs_dropout_prob": options.attention_dropout}
