@@ -154,17 +154,17 @@ def _as_signature_outputs(result: dict) -> dict:
 
 
 def test_server_results_have_the_shapes_of_bertkit_predict(python_predictions, real_inputs, fresh):
-    """`Predictor` (what `bertkit serve` returns) formats the signature outputs as `bertkit predict`."""
-    from bertkit.export.runtime import Predictor
+    """`Task.format_served` (what `bertkit serve` returns) formats the signature outputs as `bertkit predict`."""
+    from bertkit.tasks import TASKS
 
     texts, lines = real_inputs["texts"], real_inputs["ner"]
-    got = Predictor._format_classify(_as_signature_outputs(fresh["results"]["classify"]), len(texts))
+    got = TASKS["classify"].format_served(_as_signature_outputs(fresh["results"]["classify"]), len(texts), None)
     want = python_predictions["classify"]
     assert [g["label"] for g in got] == [w["label"] for w in want]
     assert max(abs(a - b) for g, w in zip(got, want) for a, b in zip(g["probabilities"], w["probabilities"])) <= 2e-6
-    assert Predictor._format_ner(_as_signature_outputs(fresh["results"]["ner"]), len(lines)) == \
+    assert TASKS["ner"].format_served(_as_signature_outputs(fresh["results"]["ner"]), len(lines), None) == \
         python_predictions["ner"][2]
-    got = Predictor._format_qa(_as_signature_outputs(fresh["results"]["qa"]), len(real_inputs["questions"]))
+    got = TASKS["qa"].format_served(_as_signature_outputs(fresh["results"]["qa"]), len(real_inputs["questions"]), None)
     want, _ = python_predictions["qa"]
     assert [(g["answer"], g["start"], g["end"]) for g in got] == \
         [(want[str(i)]["answer"], want[str(i)]["start"], want[str(i)]["end"]) for i in range(len(got))]

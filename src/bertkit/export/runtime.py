@@ -17,17 +17,27 @@ import tensorflow as tf
 
 INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("question", "context"),
                "choices": ("question", "choices")}
-# Which signature serves each input kind, per export kind.
-SIGNATURES = {"classify": {"texts": "text", "pairs": "text_pair"}, "regression": {"texts": "text", "pairs": "text_pair"},
-              "multilabel": {"texts": "text", "pairs": "text_pair"},
-              "ner": {"texts": "serving_default"},
-              "qa": {"qa": "serving_default"}, "multiple-choice": {"choices": "serving_default"},
-              "encoder": {"texts": "text", "pairs": "text_pair"}}
+# An encoder export is not a task: its signatures and results are described here; a task's come
+# from its description (Task.serving_signatures, Task.format_served).
+ENCODER_SIGNATURES = {"texts": "text", "pairs": "text_pair"}
 
 
-def _check_servable(kind: str | None, source: str) -> None:
-    if kind not in SIGNATURES:
+def _format_encoder(out: dict, n: int, labels=None) -> list[dict]:
+    key = "sentence_embedding" if "sentence_embedding" in out else "pooled_output"
+    values = np.asarray(out[key], dtype=np.float64)
+    return [{key: [round(float(x), 7) for x in values[i]]} for i in range(n)]
+
+
+def serving(kind: str | None, source: str):
+    """(signatures by input kind, result formatter) of an export kind; ValueError if it is not served."""
+    from ..tasks.task import all_tasks
+
+    if kind == "encoder":
+        return ENCODER_SIGNATURES, _format_encoder
+    task = all_tasks().get(kind)
+    if task is None or not task.serving_signatures:
         raise ValueError(f"{source}: a {kind} export has no predictions to serve (serve a task model or an encoder)")
+    return task.serving_signatures, task.format_served
 
 
 class Predictor:
@@ -35,11 +45,11 @@ class Predictor:
 
     def __init__(self, signatures: dict, metadata: dict, source: str, keep_alive=None):
         kind = metadata.get("kind")
-        _check_servable(kind, source)
+        served, self._format = serving(kind, source)
         self.kind, self.metadata, self.source = kind, metadata, source
         self.labels = metadata.get("labels")
-        self.input_kinds = tuple(k for k, sig in SIGNATURES[kind].items() if sig in signatures)
-        self._functions = {k: signatures[SIGNATURES[kind][k]] for k in self.input_kinds}
+        self.input_kinds = tuple(k for k, sig in served.items() if sig in signatures)
+        self._functions = {k: signatures[served[k]] for k in self.input_kinds}
         self._keep_alive = keep_alive  # the loaded SavedModel / module owning the functions
 
     @classmethod
@@ -53,7 +63,7 @@ class Predictor:
             import tensorflow_text  # noqa: F401  (registers the ops of the exported graph)
 
             metadata = read_metadata(saved)
-            _check_servable(metadata.get("kind"), saved)
+            serving(metadata.get("kind"), saved)  # before loading: a preprocessor export is refused
             loaded = tf.saved_model.load(saved)
             return cls(dict(loaded.signatures), metadata, saved, keep_alive=loaded)
         module = build_module(path, **build_options)
@@ -78,58 +88,10 @@ class Predictor:
         if kind == "choices":
             outputs["choice_counts"] = [len(c) for _, c in items]
             outputs["choice_texts"] = [c for _, c in items]
-        return getattr(self, f"_format_{self.kind.replace('-', '_')}")(outputs, len(items))
+        return self._format(outputs, len(items), self.labels)
 
     def warm_up(self) -> None:
         """Runs every input kind once: the first call of a graph pays its optimisation."""
         for kind in self.input_kinds:
             self.run(kind, ["warm up"] if kind == "texts" else
                      [("warm up", ["warm up", "up"])] if kind == "choices" else [("warm up", "warm up")])
-
-    # ---- outputs -> JSON-ready dicts ------------------------------------------------------
-
-    @staticmethod
-    def _format_classify(out: dict, n: int) -> list[dict]:
-        return [{"label": out["label"][i].decode("utf-8"),
-                 "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
-
-    def _format_multilabel(self, out: dict, n: int) -> list[dict]:
-        return [{"labels": [name for name, on in zip(self.labels, out["predicted"][i]) if on],
-                 "probabilities": [round(float(p), 6) for p in out["probabilities"][i]]} for i in range(n)]
-
-    @staticmethod
-    def _format_regression(out: dict, n: int) -> list[dict]:
-        return [{"score": round(float(out["score"][i]), 6)} for i in range(n)]
-
-    @staticmethod
-    def _format_ner(out: dict, n: int) -> list[dict]:
-        results = []
-        for i in range(n):
-            k = int(out["num_entities"][i])
-            results.append({"entities": [
-                {"type": out["entity_types"][i, j].decode("utf-8"), "start": int(out["entity_starts"][i, j]),
-                 "end": int(out["entity_ends"][i, j]), "text": out["entity_texts"][i, j].decode("utf-8")}
-                for j in range(k)]})
-        return results
-
-    @staticmethod
-    def _format_qa(out: dict, n: int) -> list[dict]:
-        return [{"answer": out["answer"][i].decode("utf-8"), "start": int(out["start"][i]), "end": int(out["end"][i]),
-                 "score": round(float(out["score"][i]), 4), "probability": round(float(out["probability"][i]), 4)}
-                for i in range(n)]
-
-    @staticmethod
-    def _format_multiple_choice(out: dict, n: int) -> list[dict]:
-        from ..tasks.multiple_choice import choice_probabilities
-
-        counts = np.asarray(out["choice_counts"])
-        probabilities = choice_probabilities(out["logits"], np.arange(out["logits"].shape[1]) < counts[:, None])
-        best = probabilities.argmax(-1)  # padded choices have probability 0
-        return [{"label": int(best[i]), "choice": out["choice_texts"][i][best[i]],
-                 "probabilities": [round(float(p), 6) for p in probabilities[i, :counts[i]]]} for i in range(n)]
-
-    @staticmethod
-    def _format_encoder(out: dict, n: int) -> list[dict]:
-        key = "sentence_embedding" if "sentence_embedding" in out else "pooled_output"
-        values = np.asarray(out[key], dtype=np.float64)
-        return [{key: [round(float(x), 7) for x in values[i]]} for i in range(n)]

@@ -32,6 +32,7 @@ class ClassifyTask(Task):
                 "header": None, "delimiter": None, "quoting": None, "doc_stride": None, "window_pool": "mean"}
     transient = ("delimiter", "quoting")
     blank_prediction = {"label": None, "probabilities": None}
+    serving_signatures = {"texts": "text", "pairs": "text_pair"}
 
     @classmethod
     def model_class(cls):
@@ -111,6 +112,11 @@ class ClassifyTask(Task):
         probs = softmax(self.document_logits(examples, features, outputs))
         return [{"label": labels[int(p.argmax())], "probabilities": [round(float(x), 6) for x in p]}
                 for p in probs]
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        return [{"label": outputs["label"][i].decode("utf-8"),
+                 "probabilities": [round(float(p), 6) for p in outputs["probabilities"][i]]} for i in range(n)]
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

@@ -100,3 +100,8 @@ class MultiLabelTask(ClassifyTask):
         on = probabilities >= self.thresholds(labels)
         return [{"labels": [name for name, yes in zip(labels, row) if yes],
                  "probabilities": [round(float(p), 6) for p in probs]} for row, probs in zip(on, probabilities)]
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        return [{"labels": [name for name, on in zip(labels, outputs["predicted"][i]) if on],
+                 "probabilities": [round(float(p), 6) for p in outputs["probabilities"][i]]} for i in range(n)]

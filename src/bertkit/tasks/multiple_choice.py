@@ -37,6 +37,7 @@ class MultipleChoiceTask(Task):
     per_token = False
     defaults = {"max_length": 128}
     blank_prediction = {"label": None, "choice": None, "probabilities": None}
+    serving_signatures = {"choices": "serving_default"}
 
     @classmethod
     def model_class(cls):
@@ -80,6 +81,16 @@ class MultipleChoiceTask(Task):
             results.append({"label": best, "choice": example.choices[best],
                             "probabilities": [round(float(p), 6) for p in probs[:len(example.choices)]]})
         return results
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        """`outputs` also holds the items' `choice_counts` and `choice_texts` (the runtime pads every
+        question to the most choices of the batch)."""
+        counts = np.asarray(outputs["choice_counts"])
+        probabilities = choice_probabilities(outputs["logits"], np.arange(outputs["logits"].shape[1]) < counts[:, None])
+        best = probabilities.argmax(-1)  # padded choices have probability 0
+        return [{"label": int(best[i]), "choice": outputs["choice_texts"][i][best[i]],
+                 "probabilities": [round(float(p), 6) for p in probabilities[i, :counts[i]]]} for i in range(n)]
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

@@ -23,6 +23,7 @@ class NerTask(Task):
     # the file's own tags learnt faster (docs/parity.md).
     defaults = {"max_length": 128, "stride": None, "tag_scheme": "file"}
     blank_prediction = {"entities": []}
+    serving_signatures = {"texts": "serving_default"}
 
     @classmethod
     def model_class(cls):
@@ -72,6 +73,17 @@ class NerTask(Task):
         # A line without words was given one placeholder word; it has no entities.
         return [{"entities": entities(text, spans, tags) if spans else []}
                 for (text, spans), tags in zip(self._raw, predicted)]
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        results = []
+        for i in range(n):
+            k = int(outputs["num_entities"][i])
+            results.append({"entities": [
+                {"type": outputs["entity_types"][i, j].decode("utf-8"), "start": int(outputs["entity_starts"][i, j]),
+                 "end": int(outputs["entity_ends"][i, j]), "text": outputs["entity_texts"][i, j].decode("utf-8")}
+                for j in range(k)]})
+        return results
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

@@ -23,6 +23,7 @@ class QaTask(Task):
                 "skip_bad_answers": False, "articles": None}
     transient = ("skip_bad_answers", "articles")
     blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
+    serving_signatures = {"qa": "serving_default"}
     # The options the exported module takes (the rest are about training data).
     export_options = ("max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best_size",
                       "version_2", "null_score_diff_threshold")
@@ -81,6 +82,13 @@ class QaTask(Task):
         results = self.answers(examples, features, outputs)
         return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4)}
                 for r in (results[e.qid] for e in examples)]
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        # The export also gives the answer's probability among the candidate spans.
+        return [{"answer": outputs["answer"][i].decode("utf-8"), "start": int(outputs["start"][i]),
+                 "end": int(outputs["end"][i]), "score": round(float(outputs["score"][i]), 4),
+                 "probability": round(float(outputs["probability"][i]), 4)} for i in range(n)]
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

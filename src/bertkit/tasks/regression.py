@@ -64,3 +64,7 @@ class RegressionTask(ClassifyTask):
 
     def format_predictions(self, examples, features, outputs, labels):
         return [{"score": round(float(x), 6)} for x in self.document_logits(examples, features, outputs)[:, 0]]
+
+    @classmethod
+    def format_served(cls, outputs, n, labels):
+        return [{"score": round(float(outputs["score"][i]), 6)} for i in range(n)]

@@ -72,6 +72,9 @@ class Task(abc.ABC):
       defaults: task options saved with the model (max_length, ...), each default declared here.
       transient: options about one data file, not saved with the model.
       blank_prediction: what `predict` writes for a blank input line, so output row i stays line i.
+      serving_signatures: {input kind: export signature} for `bertkit serve` ("texts", "pairs",
+        "qa", "choices"); empty for a task whose export is not served as a task (embedding: as an
+        encoder).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Task(abc.ABC):
     defaults: dict[str, Any] = {}
     transient: tuple[str, ...] = ()
     blank_prediction: dict[str, Any] = {}
+    serving_signatures: dict[str, str] = {}
 
     def __init__(self, **options):
         given = {k: v for k, v in options.items() if v is not None}
@@ -183,6 +187,12 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def format_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]:
         """One JSON-ready prediction per example."""
+
+    @classmethod
+    def format_served(cls, outputs: dict, n: int, labels: list[str] | None) -> list[dict]:
+        """The `predict`-shaped result of each of the `n` items of one call of an export signature
+        (`outputs`: numpy arrays by output name), for `bertkit serve`."""
+        raise NotImplementedError(f"{cls.name} exports are not served as a task")
 
     @abc.abstractmethod
     def examples_from_lines(self, lines: list[str], sources: list[str] | None = None) -> list:
