@@ -205,3 +205,45 @@ def test_export_of_the_trained_embedder_gives_its_embeddings(cosent_model, tmp_p
     got = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))["sentence_embedding"]
     want = sentence_transformers.SentenceTransformer(str(out), device="cpu").encode(texts)
     assert np.min(np.sum(got.numpy() * want, axis=1)) >= 0.99999
+
+
+def test_hard_negative_columns_are_read_and_scored_as_sentence_transformers(minilm_path, shared_data, tmp_path):
+    """(anchor, positive, negative) rows from a TSV and from JSON Lines: features [N, 3, L], and the
+    MNRL loss of MiniLM's embeddings of them equals sentence-transformers' on the same triplets."""
+    import tensorflow as tf
+
+    from bertkit.pretrained import load_model
+    from bertkit.tokenizer import load_tokenizer
+
+    rows = [line.split("\t") for line in (shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8")
+            .splitlines()]
+    close = [(r[5], r[6]) for r in rows if float(r[4]) >= 4.0][:16]
+    far = [r[6] for r in rows if float(r[4]) <= 1.0][:16]
+    triplets = [(a, p, n) for (a, p), n in zip(close, far)]
+    (tmp_path / "t.tsv").write_text("".join("\t".join(t) + "\n" for t in triplets), encoding="utf-8")
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"anchor": a, "positive": p, "negative": n}) + "\n"
+                                              for a, p, n in triplets), encoding="utf-8")
+    from_tsv = EmbeddingTask(negative_column=["2"], header=False).read(str(tmp_path / "t.tsv"), train=True)
+    from_jsonl = EmbeddingTask(negative_column=["negative"]).read(str(tmp_path / "t.jsonl"), train=True)
+    assert [(e.text, e.text_pair, e.negatives) for e in from_tsv] == \
+        [(e.text, e.text_pair, e.negatives) for e in from_jsonl] == [(a, p, (n,)) for a, p, n in triplets]
+
+    task = EmbeddingTask(negative_column=["2"], header=False, max_length=128)
+    features = task.featurize(from_tsv, load_tokenizer(minilm_path), None)
+    assert features["input_ids"].shape[:2] == (16, 3)
+    model = load_model(minilm_path, task="embedding")
+    ours = model({k: tf.constant(features[k]) for k in ("input_ids", "token_type_ids", "attention_mask")})
+    reference = sentence_transformers.SentenceTransformer(minilm_path, device="cpu")
+    with torch.no_grad():
+        columns = [reference.encode([t[i] for t in triplets], convert_to_tensor=True) for i in range(3)]
+    np.testing.assert_allclose(ours["embeddings"].numpy(), torch.stack(columns, 1).numpy(), atol=2e-6)
+    expected = float(st_losses(reference)["mnrl"].compute_loss_from_embeddings(columns, None))
+    got = bertkit_loss("mnrl", ours["embeddings"].numpy(), np.zeros(16, np.float32))
+    assert got == pytest.approx(expected, abs=1e-6)  # the loss is small (4e-4): clear positives
+
+    finetune(task, minilm_path, str(tmp_path / "t.tsv"), str(tmp_path / "m"),
+             options=FinetuneOptions(max_steps=2, batch_size=8, progress=False))
+    assert (tmp_path / "m" / "modules.json").exists()
+    with pytest.raises(ValueError, match="hard negatives .* not with scored pairs"):
+        EmbeddingTask(negative_column=["1"], text_pair_column=2, label_column=0, header=False).read(
+            str(tmp_path / "t.tsv"))

@@ -65,6 +65,9 @@ def _data_flags(p) -> None:
                    help="embedding: in-batch negatives on (anchor, positive) pairs (mnrl) or CoSENT on scored "
                         "pairs (cosent); default: cosent when --label-column gives scores, else mnrl")
     g.add_argument("--scale", type=float, help="embedding: the loss's scale, 1 / temperature (20)")
+    g.add_argument("--negative-column", action="append",
+                   help="embedding: a hard-negative column for mnrl (name or index; repeat for several; JSON "
+                        "Lines: a key such as 'negative')")
     g.add_argument("--articles", help="qa: only these SQuAD articles, e.g. 0-29 or 3,5")
     g.add_argument("--skip-bad-answers", action="store_true", default=None,
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
@@ -81,7 +84,7 @@ def add_runtime_flag(p) -> None:
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
             "per_label_threshold", "max_length", "doc_stride", "window_pool", "max_query_length", "articles",
-            "skip_bad_answers", "tag_scheme", "loss", "scale")
+            "skip_bad_answers", "tag_scheme", "loss", "scale", "negative_column")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

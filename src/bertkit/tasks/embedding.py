@@ -6,7 +6,9 @@ it), which `bertkit embed`, `bertkit search`, `SentenceTransformer(dir)` and HF'
 Two kinds of training file, TSV/CSV (columns by index or name) or JSON Lines:
   * (anchor, positive) pairs, no score: MultipleNegativesRankingLoss (in-batch negatives, scale 20),
     e.g. question/answer or title/abstract pairs. Defaults: columns 0 and 1, or keys "anchor" and
-    "positive" in JSON Lines.
+    "positive" in JSON Lines. `--negative-column` (repeatable) adds hard negatives from the same rows
+    (e.g. `--negative-column 2`, or `--negative-column negative` in JSON Lines): every anchor is then
+    scored against all positives and all hard negatives of the batch, as sentence-transformers does.
   * scored pairs (`--label-column`): CoSENT (scale 20), e.g. STS-B:
 
     bertkit finetune embedding --model all-MiniLM-L6-v2 --train sts-train.csv --dev sts-dev.csv \
@@ -22,6 +24,7 @@ EmbeddingSimilarityEvaluator), else MRR@10 of each anchor's positive among all d
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -50,7 +53,8 @@ class EmbeddingTask(Task):
     # would make them unlike sentence-transformers' random ones (in STS-B length follows the genre).
     group_by_length = False
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
-                "header": None, "delimiter": None, "quoting": None, "loss": None, "scale": 20.0}
+                "negative_column": None, "header": None, "delimiter": None, "quoting": None, "loss": None,
+                "scale": 20.0}
     transient = ("delimiter", "quoting")
     blank_prediction = {"similarity": None}
 
@@ -115,6 +119,9 @@ class EmbeddingTask(Task):
         o = self.options
         jsonl = str(path).lower().endswith(JSONL_SUFFIXES) and o["delimiter"] is None
         scored = o["label_column"] is not None
+        if scored and o["negative_column"]:
+            raise ValueError(f"{path}: hard negatives (--negative-column) go with (anchor, positive) pairs and "
+                             "mnrl, not with scored pairs (--label-column)")
         examples = read_classification_file(
             path, text_column=_given(o["text_column"], "anchor" if jsonl else 0),
             text_pair_column=_given(o["text_pair_column"], "positive" if jsonl else 1),
@@ -122,6 +129,9 @@ class EmbeddingTask(Task):
             quoting=o["quoting"])
         if scored:
             parse_scores(examples)  # a cell that is not a number stops here, naming its line
+        negatives = o["negative_column"] or []
+        if negatives:
+            examples = self._with_negatives(path, examples, [negatives] if isinstance(negatives, str) else negatives)
         if train:
             if o["loss"] is None:
                 o["loss"] = "cosent" if scored else "mnrl"
@@ -131,6 +141,18 @@ class EmbeddingTask(Task):
             self.metric = "spearman" if scored else "mrr@10"
         return examples
 
+    def _with_negatives(self, path, examples, columns):
+        """Each (anchor, positive) example with its hard negatives, read from the same rows
+        (`EmbeddingExample.negatives`), so every text of row i stays with row i."""
+        o = self.options
+        per_column = [read_classification_file(path, text_column=column, has_labels=False, header=o["header"],
+                                                delimiter=o["delimiter"], quoting=o["quoting"])
+                      for column in columns]
+        if any(len(negs) != len(examples) for negs in per_column):
+            raise ValueError(f"{path}: the negative columns have other rows than the (anchor, positive) ones")
+        return [EmbeddingExample(e.text, e.text_pair, e.label, e.source, tuple(n[i].text for n in per_column))
+                for i, e in enumerate(examples)]
+
     def labels_from(self, examples):
         return None
 
@@ -138,9 +160,11 @@ class EmbeddingTask(Task):
         """{input_ids, token_type_ids, attention_mask: int32 [N, 2, max_length], labels: float32 [N]}:
         each text of a pair encoded alone (`[CLS] text [SEP]`); labels are the scores, or zeros for
         unscored pairs (whose target is their place in the batch)."""
-        texts = [ClassificationExample(text) for e in examples for text in (e.text, e.text_pair)]
+        width = 2 + len(getattr(examples[0], "negatives", ()))  # anchor, positive, hard negatives
+        texts = [ClassificationExample(text) for e in examples
+                 for text in (e.text, e.text_pair, *getattr(e, "negatives", ()))]
         flat = featurize_classification(texts, tokenizer, max_length=self.options["max_length"])
-        features = {k: v.reshape(len(examples), 2, -1) for k, v in flat.items()}
+        features = {k: v.reshape(len(examples), width, -1) for k, v in flat.items()}
         scored = examples[0].label is not None
         features["labels"] = parse_scores(examples) if scored else np.zeros(len(examples), np.float32)
         return features
@@ -165,6 +189,13 @@ class EmbeddingTask(Task):
                                  "for vectors of single texts use `bertkit embed`")
             examples.append(ClassificationExample(text=text, text_pair=pair, source=where))
         return examples
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingExample(ClassificationExample):
+    """An (anchor, positive) pair with hard negatives: texts that must score below the positive."""
+
+    negatives: tuple[str, ...] = ()
 
 
 def pair_cosine(embeddings: np.ndarray) -> np.ndarray:
