@@ -170,7 +170,12 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
         return load_pretrained(path, config)
     if labels is None and task == saved:
         labels = saved_labels(raw)
-    n = len(labels) if labels else (num_labels or 2)
+    if labels:
+        n = len(labels)
+    else:  # the task's own width without a label list (regression 1, classify 2, ...)
+        from .tasks.task import get_task
+
+        n = num_labels or (get_task(task).num_outputs(None) if task not in ARCHITECTURES else 2)
     if task == saved and labels and saved_labels(raw) and labels != saved_labels(raw):
         raise CheckpointError(f"{path}: the checkpoint's labels {saved_labels(raw)} differ from {labels}")
     model = build_task_model(task, config, num_labels=n)

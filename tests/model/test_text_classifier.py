@@ -176,3 +176,28 @@ def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, min
     np.testing.assert_allclose(logits, ref, atol=2e-5)
     with pytest.raises(ValueError, match=r"labels \['bliss'\] are not among"):
         clf.fit(texts[:1], [["bliss"]], verbose=0)
+
+
+def test_from_pretrained_and_save_pretrained_on_the_model_classes(tmp_path, start_dir, minilm_path):
+    """HF's names on bertkit's Keras models: the encoder and each task model class."""
+    from bertkit.model.encoder import BertEncoder
+    from bertkit.model.models import BertForSequenceClassification, BertForTokenClassification
+
+    ids = np.array([[101, 7592, 2088, 102]], np.int32)
+    inputs = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": np.ones_like(ids)}
+    encoder = BertEncoder.from_pretrained(minilm_path)
+    encoder.save_pretrained(str(tmp_path / "enc"), tokenizer_dir=minilm_path)
+    np.testing.assert_array_equal(np.asarray(BertEncoder.from_pretrained(str(tmp_path / "enc"))(inputs)["pooled_output"]),
+                                  np.asarray(encoder(inputs)["pooled_output"]))
+
+    clf = BertForSequenceClassification.from_pretrained(start_dir)  # a saved classify model: its head and labels
+    assert clf.labels == ["0", "1"] and clf.bertkit_task == "classify"
+    clf.save_pretrained(str(tmp_path / "clf"), tokenizer_dir=start_dir)
+    again = BertForSequenceClassification.from_pretrained(str(tmp_path / "clf"))
+    np.testing.assert_array_equal(np.asarray(again(inputs)["logits"]), np.asarray(clf(inputs)["logits"]))
+    reg = BertForSequenceClassification.from_pretrained(minilm_path, task="regression")
+    assert reg.num_labels == 1 and reg.bertkit_task == "regression"
+    ner = BertForTokenClassification.from_pretrained(minilm_path, labels=["O", "B-PER", "I-PER"])
+    assert ner(inputs)["logits"].shape == (1, 4, 3)
+    with pytest.raises(ValueError, match="builds a BertForTokenClassification, not a BertForSequenceClassification"):
+        BertForSequenceClassification.from_pretrained(minilm_path, task="ner")

@@ -95,6 +95,19 @@ class BertEncoder(keras.Model):
     def from_config(cls, config):
         return cls(BertConfig.from_dict(config["config"]), name=config.get("name"))
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, revision: str | None = None) -> "BertEncoder":
+        """The encoder of a checkpoint directory or Hub name (bertkit.load_pretrained)."""
+        from ..pretrained import load_pretrained
+
+        return load_pretrained(name_or_path, revision=revision)
+
+    def save_pretrained(self, out_dir: str, tokenizer=None, tokenizer_dir: str | None = None) -> str:
+        """Writes a HF BertModel directory (bertkit.save_model)."""
+        from ..pretrained import save_model
+
+        return save_model(self, out_dir, tokenizer=tokenizer, tokenizer_dir=tokenizer_dir)
+
     def build_weights(self) -> "BertEncoder":
         """Creates every variable (by a call on a tiny dummy batch) and returns self."""
         if not self.built:

@@ -81,6 +81,37 @@ class _TaskModel(keras.Model):
         self.head.build()
         self.built = True
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, task: str | None = None, labels: list[str] | None = None,
+                        num_labels: int | None = None, revision: str | None = None, **config_overrides):
+        """This model class from a checkpoint directory or Hub name (bertkit.load_model), as HF's
+        `from_pretrained`: a fine-tuned checkpoint of this class keeps its head and labels, any other
+        gets a new head of `num_labels` (or len(labels)) outputs. `task` picks among the tasks that
+        share this class (classify / regression / multilabel); by default the checkpoint's, else the
+        first registered. `config_overrides`: hidden_dropout_prob, attention_probs_dropout_prob."""
+        from ..pretrained import load_model, read_config, saved_task
+        from ..tasks.task import all_tasks
+
+        if task is None:
+            from ..hub import resolve_model_path
+
+            name_or_path = resolve_model_path(name_or_path, revision)
+            revision = None
+            mine = [name for name, t in all_tasks().items() if t.model_class() is cls]
+            saved = saved_task(read_config(name_or_path)[1])
+            task = saved if saved in mine else mine[0]
+        model = load_model(name_or_path, task=task, labels=labels, num_labels=num_labels,
+                           config_overrides=config_overrides or None, revision=revision)
+        if not isinstance(model, cls):
+            raise ValueError(f"task {task!r} builds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def save_pretrained(self, out_dir: str, tokenizer=None, tokenizer_dir: str | None = None) -> str:
+        """Writes a HF directory that transformers' class of the same name loads (bertkit.save_model)."""
+        from ..pretrained import save_model
+
+        return save_model(self, out_dir, tokenizer=tokenizer, tokenizer_dir=tokenizer_dir)
+
     def get_config(self):
         """Constructor arguments (Keras serialization, `.keras` files), plus the label names and
         task that loading and saving in the HF layout read (`labels`, `bertkit_task`)."""
