@@ -214,12 +214,13 @@ class Embedder:
 
 def cosine_scores(queries: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     """Cosine similarity [Q, N] between query rows [Q, H] and corpus rows [N, H]."""
-    return _unit(queries) @ _unit(corpus).T
+    return unit_rows(queries) @ unit_rows(corpus).T
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each vector (the last axis) scaled to length 1, float32; a zero vector stays zero."""
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 SEARCH_CHUNK_ROWS = 65536  # corpus rows scored at once: memory stays [Q, chunk] whatever the corpus
@@ -233,11 +234,11 @@ def semantic_search(queries: np.ndarray, corpus: np.ndarray, top_k: int = 10) ->
     rows, beyond that use an approximate index (e.g. FAISS) on these vectors."""
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
-    queries, corpus = _unit(queries), np.asarray(corpus, dtype=np.float32)
+    queries, corpus = unit_rows(queries), np.asarray(corpus, dtype=np.float32)
     best_scores = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows = np.zeros((len(queries), 0), np.int64)
     for start in range(0, len(corpus), SEARCH_CHUNK_ROWS):
-        scores = queries @ _unit(corpus[start:start + SEARCH_CHUNK_ROWS]).T
+        scores = queries @ unit_rows(corpus[start:start + SEARCH_CHUNK_ROWS]).T
         rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
         best_scores = np.concatenate([best_scores, scores], axis=1)
         best_rows = np.concatenate([best_rows, rows], axis=1)

@@ -200,7 +200,9 @@ class EmbeddingExample(ClassificationExample):
 
 def pair_cosine(embeddings: np.ndarray) -> np.ndarray:
     """Cosine similarity [N] of the two texts of each pair, from embeddings [N, 2, H]."""
-    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+    from ..embeddings import unit_rows
+
+    unit = unit_rows(embeddings)
     return (unit[:, 0] * unit[:, 1]).sum(axis=-1)
 
 
