@@ -1,6 +1,8 @@
 """BertTextClassifier / BertPreprocessor: Keras compile/fit on raw strings, the same weights as the
 fine-tuning engine on the same batches, `.keras` and HF-layout round trips, errors."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -19,6 +21,34 @@ def start_dir(tmp_path_factory, minilm_path):
     out = tmp_path_factory.mktemp("start")
     model = bertkit.load_model(minilm_path, task="classify", labels=["0", "1"])
     bertkit.save_model(model, str(out), tokenizer_dir=minilm_path)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, minilm_path):
+    """A small random transformers BertModel over MiniLM's real vocab and tokenizer files: the
+    round-trip and parity tests need real tokens, not MiniLM's size."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(out)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if os.path.exists(os.path.join(minilm_path, name)):
+            shutil.copy(os.path.join(minilm_path, name), out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_start(tmp_path_factory, tiny_dir):
+    import bertkit
+
+    out = tmp_path_factory.mktemp("tiny_start")
+    bertkit.save_model(bertkit.load_model(tiny_dir, task="classify", labels=["0", "1"]), str(out), tokenizer_dir=tiny_dir)
     return str(out)
 
 
@@ -56,7 +86,7 @@ def test_keras_fit_gives_the_engine_weights(tmp_path, start_dir, sst2_rows):
     assert apart < 1e-6, apart  # ... and the two paths make the same ones (6e-8 measured)
 
 
-def test_keras_and_hf_round_trips_and_inputs(tmp_path, start_dir, sst2_rows):
+def test_keras_and_hf_round_trips_and_inputs(tmp_path, tiny_start, sst2_rows):
     import keras
     import torch
     from transformers import BertForSequenceClassification
@@ -64,7 +94,7 @@ def test_keras_and_hf_round_trips_and_inputs(tmp_path, start_dir, sst2_rows):
     import bertkit
 
     texts, labels = sst2_rows
-    clf = bertkit.BertTextClassifier.from_pretrained(start_dir, max_length=64)
+    clf = bertkit.BertTextClassifier.from_pretrained(tiny_start, max_length=64)
     clf.compile(learning_rate=1e-4)
     clf.fit(texts[:16], labels[:16], batch_size=8, epochs=1, verbose=0, validation_data=(texts[16:], labels[16:]))
     logits = clf.predict(texts, verbose=0)
@@ -90,29 +120,29 @@ def test_keras_and_hf_round_trips_and_inputs(tmp_path, start_dir, sst2_rows):
     assert pair.shape == (4, 2)
     enc = clf.preprocessor((texts[:1], texts[4:5]))
     ids = np.asarray(enc["input_ids"])[0]
-    assert list(ids).count(bertkit.load_tokenizer(start_dir).sep_id) == 2 and np.asarray(enc["token_type_ids"]).max() == 1
+    assert list(ids).count(bertkit.load_tokenizer(tiny_start).sep_id) == 2 and np.asarray(enc["token_type_ids"]).max() == 1
 
 
-def test_preprocessor_equals_the_tokenizer_and_survives_keras_serialization(start_dir, sst2_rows):
+def test_preprocessor_equals_the_tokenizer_and_survives_keras_serialization(tiny_start, sst2_rows):
     import keras
 
     import bertkit
 
     texts, _ = sst2_rows
-    pre = bertkit.BertPreprocessor.from_pretrained(start_dir, max_length=16)
+    pre = bertkit.BertPreprocessor.from_pretrained(tiny_start, max_length=16)
     got = pre(texts)
-    want = bertkit.load_tokenizer(start_dir).encode_batch(texts, max_length=16, padding="longest")
+    want = bertkit.load_tokenizer(tiny_start).encode_batch(texts, max_length=16, padding="longest")
     np.testing.assert_array_equal(np.asarray(got["input_ids"]), [e.ids for e in want])
     np.testing.assert_array_equal(np.asarray(got["attention_mask"]), [e.attention_mask for e in want])
     copy = keras.layers.deserialize(keras.layers.serialize(pre))
     np.testing.assert_array_equal(np.asarray(copy(texts)["input_ids"]), np.asarray(got["input_ids"]))
 
 
-def test_bad_labels_and_inputs_are_clear_errors(start_dir, sst2_rows):
+def test_bad_labels_and_inputs_are_clear_errors(tiny_start, sst2_rows):
     import bertkit
 
     texts, _ = sst2_rows
-    clf = bertkit.BertTextClassifier.from_pretrained(start_dir, max_length=32)
+    clf = bertkit.BertTextClassifier.from_pretrained(tiny_start, max_length=32)
     clf.compile()
     with pytest.raises(ValueError, match=r"labels \['maybe'\] are not among the model's labels \['0', '1'\]"):
         clf.fit(texts[:2], ["0", "maybe"], verbose=0)
@@ -137,12 +167,12 @@ def _hf_logits(directory, encoded):
                       attention_mask=torch.tensor(np.asarray(encoded["attention_mask"]))).logits.numpy()
 
 
-def test_regression_on_sentence_pairs_saves_what_transformers_loads(tmp_path, minilm_path, shared_data):
+def test_regression_on_sentence_pairs_saves_what_transformers_loads(tmp_path, tiny_dir, shared_data):
     import bertkit
 
     rows = [r.split("\t") for r in (shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8").splitlines()[:24]]
     pairs, scores = ([r[5] for r in rows], [r[6] for r in rows]), [float(r[4]) for r in rows]
-    reg = bertkit.BertTextClassifier.from_pretrained(minilm_path, problem_type="regression", max_length=64)
+    reg = bertkit.BertTextClassifier.from_pretrained(tiny_dir, problem_type="regression", max_length=64)
     reg.compile(learning_rate=1e-4)
     history = reg.fit(pairs, scores, batch_size=8, epochs=1, verbose=0)
     assert set(history.history) == {"loss", "pearson"}
@@ -156,13 +186,13 @@ def test_regression_on_sentence_pairs_saves_what_transformers_loads(tmp_path, mi
     assert again.problem_type == "regression"
 
 
-def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, minilm_path, shared_data):
+def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, tiny_dir, shared_data):
     import bertkit
 
     names = (shared_data / "goemotions" / "emotions.txt").read_text(encoding="utf-8").split()
     rows = [r.split("\t") for r in (shared_data / "goemotions" / "train.tsv").read_text(encoding="utf-8").splitlines()[:24]]
     texts, label_sets = [r[0] for r in rows], [[names[int(i)] for i in r[1].split(",")] for r in rows]
-    clf = bertkit.BertTextClassifier.from_pretrained(minilm_path, problem_type="multi_label_classification",
+    clf = bertkit.BertTextClassifier.from_pretrained(tiny_dir, problem_type="multi_label_classification",
                                                      labels=names, max_length=64)
     clf.compile(learning_rate=1e-4)
     history = clf.fit(texts, label_sets, batch_size=8, epochs=1, verbose=0)
@@ -178,26 +208,26 @@ def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, min
         clf.fit(texts[:1], [["bliss"]], verbose=0)
 
 
-def test_from_pretrained_and_save_pretrained_on_the_model_classes(tmp_path, start_dir, minilm_path):
+def test_from_pretrained_and_save_pretrained_on_the_model_classes(tmp_path, tiny_start, tiny_dir):
     """HF's names on bertkit's Keras models: the encoder and each task model class."""
     from bertkit.model.encoder import BertEncoder
     from bertkit.model.models import BertForSequenceClassification, BertForTokenClassification
 
     ids = np.array([[101, 7592, 2088, 102]], np.int32)
     inputs = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": np.ones_like(ids)}
-    encoder = BertEncoder.from_pretrained(minilm_path)
-    encoder.save_pretrained(str(tmp_path / "enc"), tokenizer_dir=minilm_path)
+    encoder = BertEncoder.from_pretrained(tiny_dir)
+    encoder.save_pretrained(str(tmp_path / "enc"), tokenizer_dir=tiny_dir)
     np.testing.assert_array_equal(np.asarray(BertEncoder.from_pretrained(str(tmp_path / "enc"))(inputs)["pooled_output"]),
                                   np.asarray(encoder(inputs)["pooled_output"]))
 
-    clf = BertForSequenceClassification.from_pretrained(start_dir)  # a saved classify model: its head and labels
+    clf = BertForSequenceClassification.from_pretrained(tiny_start)  # a saved classify model: its head and labels
     assert clf.labels == ["0", "1"] and clf.bertkit_task == "classify"
-    clf.save_pretrained(str(tmp_path / "clf"), tokenizer_dir=start_dir)
+    clf.save_pretrained(str(tmp_path / "clf"), tokenizer_dir=tiny_start)
     again = BertForSequenceClassification.from_pretrained(str(tmp_path / "clf"))
     np.testing.assert_array_equal(np.asarray(again(inputs)["logits"]), np.asarray(clf(inputs)["logits"]))
-    reg = BertForSequenceClassification.from_pretrained(minilm_path, task="regression")
+    reg = BertForSequenceClassification.from_pretrained(tiny_dir, task="regression")
     assert reg.num_labels == 1 and reg.bertkit_task == "regression"
-    ner = BertForTokenClassification.from_pretrained(minilm_path, labels=["O", "B-PER", "I-PER"])
+    ner = BertForTokenClassification.from_pretrained(tiny_dir, labels=["O", "B-PER", "I-PER"])
     assert ner(inputs)["logits"].shape == (1, 4, 3)
     with pytest.raises(ValueError, match="builds a BertForTokenClassification, not a BertForSequenceClassification"):
-        BertForSequenceClassification.from_pretrained(minilm_path, task="ner")
+        BertForSequenceClassification.from_pretrained(tiny_dir, task="ner")
