@@ -82,3 +82,23 @@ def test_pretraining_data_written_with_the_old_key_reads(tmp_path):
 
     (tmp_path / METADATA_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, "seq_len": 64}))
     assert read_metadata(tmp_path)["max_length"] == 64
+
+
+def test_flag_args_is_the_inverse_of_options_from_args():
+    """The quickstart prints commands made by flag_args from the options it ran with; parsing them
+    must give those options back."""
+    from bertkit.cli.finetune import FINETUNE_HELP
+    from bertkit.cli.options import flag_args
+    from bertkit.cli.pretrain import PRETRAIN_HELP
+    from bertkit.tasks.options import PretrainOptions
+
+    pretrain = PretrainOptions(config="tiny", max_length=64, steps=7, learning_rate=3e-4, warmup_steps=2, xla=False,
+                               dynamic_mask=True, seed=3, keep_checkpoints=1, errors="replace", strategy="none",
+                               dupe_factor=2)
+    args = parse("pretrain", "--corpus", "c", "--vocab", "v", "--out", "o", *flag_args(pretrain, PRETRAIN_HELP))
+    assert options_from_args(PretrainOptions, args, progress=True) == pretrain
+    finetune = FinetuneOptions(epochs=1.5, batch_size=8, learning_rate=1e-4, xla=False, patience=2, dropout=0.0,
+                               freeze_layers=2, random_init=True, pad_multiple=8)
+    args = parse("finetune", "classify", "--model", "m", "--train", "t", "--out", "o",
+                 *flag_args(finetune, FINETUNE_HELP, {"patience": "--early-stopping"}))
+    assert options_from_args(FinetuneOptions, args, progress=True) == finetune

@@ -84,3 +84,21 @@ def add_model_flag(parser, help: str, dest: str = "model", required: bool = True
                                     "downloaded once into the Hugging Face cache (safetensors only)")
     parser.add_argument("--revision", help="branch, tag or commit of a Hub model (default: main)")
     parser.set_defaults(model_dest=dest)
+
+
+def flag_args(options, names, flags: dict[str, str] | None = None) -> list[str]:
+    """The command-line flags that give dataclass `options` its values (those of `names` that differ
+    from the field's default), as `add_dataclass_flags` made them: the inverse of options_from_args,
+    so a command printed for a run is the run (the quickstart's commands.sh)."""
+    flags = flags or {}
+    argv: list[str] = []
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if field.name not in names or value == field.default:
+            continue
+        flag = flags.get(field.name, "--" + field.name.replace("_", "-"))
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv

@@ -327,6 +327,8 @@ def _config_arg(options: QuickstartOptions, paths: dict) -> str:
 # --- step: pretrain ------------------------------------------------------------------------------------
 
 def _step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progress: bool) -> None:
+    from ..cli.options import flag_args
+    from ..cli.pretrain import PRETRAIN_HELP
     from ..tasks.pretrain import PretrainOptions, pretrain
 
     warmup = options.warmup_steps if options.warmup_steps is not None else options.pretrain_steps // 10
@@ -347,14 +349,9 @@ def _step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progr
     r.line = (f"{options.pretrain_steps} steps x {options.pretrain_batch_size} x {options.max_length}: loss "
               f"{history[0]['loss']:.2f} -> {last['loss']:.2f}, MLM acc {last['mlm_accuracy']:.3f}, NSP acc "
               f"{last['nsp_accuracy']:.3f} (training batches)")
-    argv = ["bertkit", "pretrain", "--corpus", *paths["corpus"], "--vocab", paths["vocab"],
-            "--config", _config_arg(options, paths), "--max-length", options.max_length,
-            "--batch-size", options.pretrain_batch_size, "--steps", options.pretrain_steps,
-            "--learning-rate", options.pretrain_learning_rate, "--warmup-steps", warmup, "--dynamic-mask",
-            "--seed", options.seed, "--checkpoint-every", options.pretrain_steps, "--keep-checkpoints", 1]
-    if not options.xla:
-        argv.append("--no-xla")
-    r.commands = [command(*argv, "--out", paths["pretrain"])]
+    # The printed command is made from the options the run used (flag_args is options_from_args' inverse).
+    r.commands = [command("bertkit", "pretrain", "--corpus", *paths["corpus"], "--vocab", paths["vocab"],
+                          *flag_args(popts, PRETRAIN_HELP), "--out", paths["pretrain"])]
 
 
 def _step_pretrain_eval(r: StepResult, options: QuickstartOptions, paths: dict, progress: bool) -> None:
@@ -386,6 +383,8 @@ def _task_flags(task: str, s: TaskSettings) -> dict:
 
 
 def _step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: dict, progress: bool) -> None:
+    from ..cli.finetune import FINETUNE_HELP
+    from ..cli.options import flag_args
     from ..tasks import TASKS, FinetuneOptions, finetune
 
     s = options.tasks[task]
@@ -407,12 +406,10 @@ def _step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: 
     else:
         r.line = f"dev exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
     argv = ["bertkit", "finetune", task, "--model", paths["pretrain"], "--train", paths[f"{task}_train"],
-            *(["--dev", dev] if dev else []), "--out", paths[task], "--epochs", s.epochs,
-            "--batch-size", s.batch_size, "--learning-rate", s.learning_rate]
+            *(["--dev", dev] if dev else []), "--out", paths[task],
+            *flag_args(fopts, FINETUNE_HELP, {"patience": "--early-stopping"})]
     for key, value in flags.items():
         argv += [f"--{key.replace('_', '-')}", value]
-    if not options.xla:
-        argv.append("--no-xla")
     r.commands = [command(*argv)]
     if dev:
         r.commands.append(command("bertkit", "evaluate", "--model", paths[task], "--data", dev))
