@@ -114,13 +114,18 @@ def main() -> None:
     rows = []
     for name, config, path in configs(args.configs.split(",")):
         runs = {peer: RUNNERS[peer](config, path if peer != "kerashub" else None) for peer in args.peers.split(",")}
+        load_big, load_one = {}, {}
         big = interleaved({p: run(make_inputs(args.batch, args.seq, config.vocab_size)) for p, run in runs.items()},
-                          args.repeats)
+                          args.repeats, load=load_big)
         one = interleaved({p: run(make_inputs(1, args.seq, config.vocab_size)) for p, run in runs.items()},
-                          args.repeats * 4)
+                          args.repeats * 4, load=load_one)
         results = {p: (args.batch / big[p], one[p] * 1000) for p in runs}
         for peer, (tp, ms) in results.items():
-            print(f"{name:8} {peer:9} {tp:12.1f} {ms:8.2f}", flush=True)
+            contended = load_big[peer]["contended_rounds"] + load_one[peer]["contended_rounds"]
+            print(f"{name:8} {peer:9} {tp:12.1f} {ms:8.2f}"
+                  + (f"  CONTENDED ({contended} rounds; others up to "
+                     f"{max(load_big[peer]['others_share_max'], load_one[peer]['others_share_max']):.0%})"
+                     if contended else ""), flush=True)
         rows.append((name, results))
     print("\nratios (bertkit vs the faster peer): throughput higher is better, latency lower is better")
     for name, results in rows:

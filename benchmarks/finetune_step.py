@@ -65,9 +65,10 @@ def tf_side(args, ids, labels) -> dict:
     graph_update = tf.function(lambda: update(ones))
     xla_update = tf.function(lambda: compiled_update(ones))
     firsts = {f"first_{name}_s": first_call(fn) for name, fn in steps.items()}
+    load = {}
     times = interleaved({"forward": forward, "update_graph": graph_update, "update_xla": xla_update,
-                         **{f"step_{name}": fn for name, fn in steps.items()}}, args.repeats)
-    return {**firsts, **{f"{k}_ms": round(v * 1000, 1) for k, v in times.items()}}
+                         **{f"step_{name}": fn for name, fn in steps.items()}}, args.repeats, load=load)
+    return {**firsts, **{f"{k}_ms": round(v * 1000, 1) for k, v in times.items()}, "load": load}
 
 
 def torch_side(args, ids, labels) -> dict:
@@ -95,8 +96,10 @@ def torch_side(args, ids, labels) -> dict:
         optimizer.step()
         optimizer.zero_grad()
 
-    times = interleaved({"forward": forward, "update": update, "step": step}, args.repeats)
-    return {"threads": torch.get_num_threads(), **{f"{k}_ms": round(v * 1000, 1) for k, v in times.items()}}
+    load = {}
+    times = interleaved({"forward": forward, "update": update, "step": step}, args.repeats, load=load)
+    return {"threads": torch.get_num_threads(), **{f"{k}_ms": round(v * 1000, 1) for k, v in times.items()},
+            "load": load}
 
 
 def main(argv=None):

@@ -172,12 +172,16 @@ def main() -> None:
                 fns[peer] = torch_step(config, b, peer.split("-")[1])
             else:
                 fns[peer] = kerashub_step(config, b)
-        seconds = interleaved(fns, args.steps)
+        load = {}
+        seconds = interleaved(fns, args.steps, load=load)
         results = {}
         for peer, sec in seconds.items():
             mfu = step_flops(config, b) / sec / peak["bfloat16" if peer.endswith("bf16") else "float32"]
             results[peer] = b / sec
-            print(f"{name:7} {peer:13} {b:5d} {b / sec:8.1f} {mfu:6.1%}", flush=True)
+            contended = load[peer]["contended_rounds"]
+            print(f"{name:7} {peer:13} {b:5d} {b / sec:8.1f} {mfu:6.1%}"
+                  + (f"  CONTENDED ({contended} rounds; others up to {load[peer]['others_share_max']:.0%})"
+                     if contended else ""), flush=True)
         ours = max(v for k, v in results.items() if k.startswith("bertkit"))
         best_peer = max((v for k, v in results.items() if not k.startswith("bertkit")), default=None)
         if best_peer:

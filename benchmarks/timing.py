@@ -26,18 +26,64 @@ def cpu_header() -> dict:
             "load_average": os.getloadavg()}
 
 
-def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
+def _busy_cpu_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (/proc/stat: user, nice, system, irq,
+    softirq, steal); 0 where /proc is missing."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Region:
+    """A timed region: wall seconds, and the CPU seconds OTHER processes used meanwhile (the
+    machine's busy time minus this process's and its children's), to tell a clean timing from a
+    contended one. `others_share`: their CPU seconds per wall second per core (0.1 = 10%)."""
+
+    def __enter__(self):
+        self._wall, self._busy, self._own = time.perf_counter(), _busy_cpu_seconds(), _own_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._wall
+        own = _own_cpu_seconds() - self._own
+        self.others_cpu_seconds = max(0.0, _busy_cpu_seconds() - self._busy - own)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.others_share = self.others_cpu_seconds / max(self.seconds * cores, 1e-9)
+        return False
+
+
+CONTENDED_SHARE = 0.10  # a region where other processes used more than 10% of the CPUs is not clean
+
+
+def interleaved(fns: dict, repeats: int, warmup: int = 2, load: dict | None = None) -> dict:
     """Median seconds per call of each fn, timing the peers in turn (one call each per round) so
-    that a change in machine load hits all of them alike."""
+    that a change in machine load hits all of them alike. With `load` (a dict), fills
+    load[name] = {"others_share_max": ..., "contended_rounds": ...} from each call's `Region`:
+    report contended measurements as such, or repeat them; never as results."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
+    shares = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+            with Region() as region:
+                fn()
+            times[name].append(region.seconds)
+            shares[name].append(region.others_share)
+    if load is not None:
+        for name, values in shares.items():
+            load[name] = {"others_share_max": round(max(values), 3),
+                          "contended_rounds": sum(v > CONTENDED_SHARE for v in values)}
     return {name: statistics.median(values) for name, values in times.items()}
 
 
