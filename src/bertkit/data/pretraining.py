@@ -391,3 +391,20 @@ def create_pretraining_instances(paths: Sequence[str], tokenizer, config: Pretra
                 stats["instances"] += 1
                 yield instance
             bar.set_postfix(instances=stats["instances"], refresh=False)
+
+
+# Names that moved to corpus.py and masking.py; importing them from here still works for one
+# release, with a DeprecationWarning.
+_MOVED = {**dict.fromkeys(("FORMATS", "ERRORS", "CorpusSummary", "check_corpus", "detect_format", "expand_corpus",
+                           "split_sentences"), "corpus"),
+          **dict.fromkeys(("vocab_tokens",), "masking")}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        warnings.warn(f"bertkit.data.pretraining.{name} moved to bertkit.data.{_MOVED[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
