@@ -152,6 +152,8 @@ def test_a_local_path_wins_over_a_hub_name(tmp_path, tiny_hf_dir, monkeypatch):
         resolve_model_path("tiny-org/tiny-bert", revision="main")
     with pytest.raises(FileNotFoundError, match="not a Hugging Face Hub name"):
         resolve_model_path("./no/such/dir")
+    with pytest.raises(FileNotFoundError, match="vocab.txt: no such file or directory"):
+        resolve_model_path("vocab.txt")  # a missing file is a missing file, not a Hub lookup
 
 
 @pytest.mark.slow

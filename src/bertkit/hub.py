@@ -37,8 +37,13 @@ class HubError(ValueError):
     """A Hub name that cannot give a model directory (not found, offline with no cache, no safetensors)."""
 
 
+# A missing path ending like a file (vocab.txt, config.json, ...) is reported as a missing file.
+_FILE_SUFFIXES = (".txt", ".json", ".jsonl", ".tsv", ".csv", ".safetensors", ".bin", ".h5", ".index", ".gz")
+
+
 def is_repo_id(name: str) -> bool:
-    return bool(_REPO_ID.match(name)) and ".." not in name and not name.endswith((".", "-"))
+    return (bool(_REPO_ID.match(name)) and ".." not in name and not name.endswith((".", "-"))
+            and not name.lower().endswith(_FILE_SUFFIXES))
 
 
 def resolve_model_path(name_or_path: str | os.PathLike, revision: str | None = None) -> str:
