@@ -58,6 +58,10 @@ def test_new_names_and_hidden_old_ones():
     assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o").lower_case is True
     assert parse("vocab", "--corpus", "c", "--vocab-size", "100", "--out", "o", "--cased").lower_case is False
     assert parse("predict", "--model", "m", "--no-progress").progress is False
+    from bertkit.cli.quickstart import options_from_args as quickstart_options
+
+    assert quickstart_options(parse("quickstart", "--no-progress")).progress is False
+    assert quickstart_options(parse("quickstart")).progress is None
     assert parse("embed", "--model", "m").progress is True
     pretrain_help = build_parser()._subparsers._group_actions[0].choices["pretrain"].format_help()
     assert "--max-length" in pretrain_help and "--seq-len" not in pretrain_help and "--init-from" not in pretrain_help

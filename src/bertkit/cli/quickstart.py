@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import deprecated_alias
+from .options import add_progress_flag, deprecated_alias
 
 REAL_DATA_VOCAB_SIZE = 8000
 
@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     m.add_argument("--seed", type=int, help="pretraining seed and world seed")
     m.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA")
     m.add_argument("--no-export", dest="export", action="store_false", help="stop after fine-tuning")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -50,6 +51,8 @@ def options_from_args(args):
 
     options = fast_options() if args.fast else QuickstartOptions()
     changes = {"out": args.out, "export": args.export}
+    if not args.progress:  # --no-progress; otherwise bars when stderr is a terminal
+        changes["progress"] = False
     for key in ("corpus", "corpus_dev", "classify_train", "classify_dev", "ner_train", "ner_dev", "qa_train",
                 "qa_dev", "vocab", "vocab_size", "config", "pretrain_steps", "max_length", "xla"):
         value = getattr(args, key)
