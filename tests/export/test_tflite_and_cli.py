@@ -18,7 +18,7 @@ def test_tflite_classifier_matches_python(tiny_models, real_inputs, tmp_path):
     from bertkit.tokenizer import load_tokenizer
 
     seq = 32  # the tiny classifier's max_length: same truncation as predict()
-    path = export_tflite(tiny_models["classify"], str(tmp_path / "classify.tflite"), seq_length=seq)
+    path = export_tflite(tiny_models["classify"], str(tmp_path / "classify.tflite"), max_length=seq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
         runner = tf.lite.Interpreter(model_path=path).get_signature_runner()
@@ -42,7 +42,7 @@ def test_tflite_token_tasks_match_tensorflow(tiny_models, tmp_path, task):
 
     loaded = load_for_inference(tiny_models[task], TASKS, runtime="tensorflow")
     seq = 24
-    path = export_tflite(tiny_models[task], str(tmp_path / f"{task}.tflite"), seq_length=seq)
+    path = export_tflite(tiny_models[task], str(tmp_path / f"{task}.tflite"), max_length=seq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runner = tf.lite.Interpreter(model_path=path).get_signature_runner()

@@ -157,7 +157,7 @@ def test_export_serves_questions_with_choices(csqa_model, data, tmp_path):
     from bertkit.export.tflite import export_tflite
 
     features = loaded.task.featurize(examples[:1], loaded.tokenizer, None)
-    runner = Interpreter(model_path=export_tflite(str(csqa_model), str(tmp_path / "mc.tflite"), seq_length=48)
+    runner = Interpreter(model_path=export_tflite(str(csqa_model), str(tmp_path / "mc.tflite"), max_length=48)
                          ).get_signature_runner("serving_default")
     lite = runner(**{k: features[k][:, :, :48].astype(np.int32) for k in ("input_ids", "token_type_ids",
                                                                            "attention_mask")})

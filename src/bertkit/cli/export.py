@@ -48,7 +48,7 @@ def run_export(args) -> int:
     if args.kind == "tflite":
         from ..export.tflite import export_tflite
 
-        print(f"exported to {export_tflite(args.model, args.out, seq_length=args.max_length)}")
+        print(f"exported to {export_tflite(args.model, args.out, max_length=args.max_length)}")
         return 0
     if args.kind == "encoder":
         options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else args.pooling,

@@ -11,7 +11,7 @@ feeds int32 `input_ids`, `token_type_ids`, `attention_mask` (padded with 0). Out
 model's (`logits` for classify and ner, `start_logits`/`end_logits` for qa) in float32; the
 classifier file adds `probabilities` (softmax over `logits`). Builtin ops only (no Flex delegate).
 
-    path = export_tflite("runs/sst2", "sst2.tflite", seq_length=128)
+    path = export_tflite("runs/sst2", "sst2.tflite", max_length=128)
 """
 
 from __future__ import annotations
@@ -54,17 +54,25 @@ def tflite_flatbuffer(model, batch_size: int | None = None, seq_length: int | No
     return converter.convert()
 
 
-def export_tflite(model_dir: str, path: str, seq_length: int | None = None) -> str:
-    """Writes a fine-tuned model (any task) as a .tflite file taking [1, seq_length]
-    inputs; seq_length defaults to min(128, the model's positions). Returns `path`."""
+def export_tflite(model_dir: str, path: str, max_length: int | None = None, *, seq_length: int | None = None) -> str:
+    """Writes a fine-tuned model (any task) as a .tflite file taking int32 [1, max_length] inputs
+    (input_ids, token_type_ids, attention_mask); max_length (word pieces) defaults to min(128,
+    the model's positions). Returns `path`. `seq_length` is the old name of max_length (deprecated).
+
+    Raises ValueError for an encoder or pretraining checkpoint, or a length over the positions."""
     from ..pretrained import load_model, model_task
     from . import DEFAULT_SEQ_LENGTH
 
+    if seq_length is not None:
+        import warnings
+
+        warnings.warn("export_tflite(seq_length=...) is deprecated; use max_length=", DeprecationWarning, stacklevel=2)
+        max_length = max_length or seq_length
     model = load_model(model_dir)
     task = model_task(model)
     if task in (None, "pretraining"):
         raise ValueError(f"{model_dir}: TFLite export needs a fine-tuned model, this one is {task or 'an encoder'}")
-    seq_length = model.config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
+    seq_length = model.config.fit_length(max_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
     with open(path, "wb") as f:
         from ..tasks.task import get_task
 
