@@ -199,6 +199,9 @@ def test_multilabel_with_label_names_saves_what_transformers_loads(tmp_path, tin
     assert set(history.history) == {"loss", "label_accuracy"}
     hot = clf._label_ids(label_sets, len(texts))
     assert hot.shape == (24, 28) and hot.sum() == sum(len(s) for s in label_sets)
+    np.testing.assert_array_equal(clf._label_ids(hot, len(texts)), hot)  # an array is taken as multi-hot
+    with pytest.raises(ValueError, match="give multi-hot labels as a numpy array"):
+        clf._label_ids([list(row) for row in hot], len(texts))  # float rows in lists: ambiguous, refused
     logits = clf.predict(texts, verbose=0)
     clf.save_pretrained(str(tmp_path / "ml"))
     hf, ref = _hf_logits(tmp_path / "ml", clf.preprocessor(texts))

@@ -35,6 +35,13 @@ PROBLEM_TYPES = {"single_label_classification": "classify", "multi_label_classif
                  "regression": "regression"}
 
 
+def task_of(problem_type: str) -> str:
+    """The bertkit task of an HF problem type; ValueError naming the valid ones."""
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+    return PROBLEM_TYPES[problem_type]
+
+
 @keras.saving.register_keras_serializable(package="bertkit")
 class BertTextClassifier(keras.Model):
     """A BERT text classifier that takes raw strings (or `(texts, text_pairs)` for pair tasks).
@@ -47,8 +54,9 @@ class BertTextClassifier(keras.Model):
       labels: class names, index i naming logit i (saved as HF id2label).
       task_model: an existing `BertForSequenceClassification` to wrap (from_pretrained uses it).
       problem_type: as HF's: "single_label_classification" (softmax over the classes, the
-        default), "multi_label_classification" (a sigmoid per class; y multi-hot [N, C] or lists of
-        labels) or "regression" (num_classes 1; y real numbers, MSE).
+        default), "multi_label_classification" (a sigmoid per class; y a multi-hot numpy array
+        [N, C] or one list of label names / indices per text) or "regression" (num_classes 1; y real
+        numbers, MSE).
 
     Call: strings [batch] / a pair of them / the encoder's dict -> float32 logits [batch, num_classes].
     """
@@ -58,8 +66,7 @@ class BertTextClassifier(keras.Model):
                  labels: list[str] | None = None, task_model: BertForSequenceClassification | None = None,
                  problem_type: str = "single_label_classification", **kwargs):
         super().__init__(**kwargs)
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+        task = task_of(problem_type)
         self.problem_type = problem_type
         if task_model is None:
             if backbone is None:
@@ -70,7 +77,7 @@ class BertTextClassifier(keras.Model):
             task_model.build()
         from ..tasks.task import get_task
 
-        get_task(PROBLEM_TYPES[problem_type]).mark(task_model)  # saved as that task (HF problem_type)
+        get_task(task).mark(task_model)  # saved as that task (HF problem_type)
         if labels is not None:
             if len(labels) != task_model.num_labels:
                 raise ValueError(f"{len(labels)} labels for {task_model.num_labels} classes")
@@ -107,9 +114,7 @@ class BertTextClassifier(keras.Model):
         length = config.fit_length(max_length, saved_length or 128, "max_length", path)
         saved = {task: problem for problem, task in PROBLEM_TYPES.items()}.get(saved_task(raw))
         problem_type = problem_type or saved or "single_label_classification"
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
-        model = load_model(path, task=PROBLEM_TYPES[problem_type], labels=labels,
+        model = load_model(path, task=task_of(problem_type), labels=labels,
                            num_labels=1 if problem_type == "regression" else num_labels,
                            config_overrides={"hidden_dropout_prob": dropout,
                                              "attention_probs_dropout_prob": attention_dropout})
@@ -282,11 +287,11 @@ class BertTextClassifier(keras.Model):
         return ids
 
     def _multi_hot(self, y) -> np.ndarray:
-        """y as multi-hot float32 [N, C]: given so, or as one list of label names / indices per text."""
+        """y as multi-hot float32 [N, C]: given so as a numpy array, or as one list of label names /
+        indices per text. (A Python list of 0/1 rows would be ambiguous with index lists, so
+        multi-hot rows must come as an array.)"""
         c = self.task_model.num_labels
-        first = next(iter(y), None)
-        if isinstance(first, np.ndarray) or (isinstance(first, (list, tuple)) and len(first) == c
-                                              and all(isinstance(v, (float, np.floating)) for v in first)):
+        if isinstance(y, np.ndarray) or isinstance(next(iter(y), None), np.ndarray):
             hot = np.asarray(y, np.float32)
             if hot.shape[1:] != (c,):
                 raise ValueError(f"multi-hot labels must be [texts, {c}], got {list(hot.shape)}")
@@ -299,6 +304,9 @@ class BertTextClassifier(keras.Model):
                     if label not in names:
                         raise ValueError(f"labels [{label!r}] are not among the model's labels {self.labels}")
                     hot[row, names[label]] = 1.0
+                elif not isinstance(label, (int, np.integer)):
+                    raise ValueError(f"text {row}: a label list holds names or class indices, got {label!r}; "
+                                     "give multi-hot labels as a numpy array [texts, classes]")
                 else:
                     hot[row, int(self._check_indices(np.asarray([label]))[0])] = 1.0
         return hot
