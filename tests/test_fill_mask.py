@@ -54,8 +54,16 @@ def test_fill_mask_equals_the_transformers_pipeline(tmp_path, minilm_path, maske
 
     path = _mlm_dir(tmp_path / cls_name, minilm_path, cls_name)
     reference = pipeline("fill-mask", model=path, device="cpu", top_k=TOP_K)
-    ours = FillMask(path, top_k=TOP_K)(masked_texts)
+    fill = FillMask(path, top_k=TOP_K)
+    ours = fill(masked_texts)  # length-sorted batches of 32, padded, with 0-3 masks per row
     assert len(ours) == len(masked_texts)
+    alone = fill(masked_texts[-3:], batch_size=1)  # no padding, one text per pass
+
+    def flat(rows):  # every candidate of every mask, in order
+        return [c for row in rows for c in (row if isinstance(row[0], dict) else sum(row, []))]
+
+    assert [c["token"] for c in flat(ours[-3:])] == [c["token"] for c in flat(alone)]
+    np.testing.assert_allclose([c["score"] for c in flat(ours[-3:])], [c["score"] for c in flat(alone)], rtol=1e-5)
     for text, got in zip(masked_texts, ours):
         want = reference(text)
         if text.count("[MASK]") == 1:
@@ -81,6 +89,8 @@ def test_fill_mask_errors_name_the_model_and_the_text(tmp_path, minilm_path):
         fill("word " * 200 + "[MASK]")
     with pytest.raises(ValueError, match="top_k"):
         FillMask(fill.path, top_k=0)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        fill("a [MASK] day", batch_size=0)
 
 
 def test_cli_writes_one_line_per_input_line(tmp_path, minilm_path):

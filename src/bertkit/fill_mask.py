@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .convert.names import MASKED_LM, MLM_HEAD_PREFIX
+from .data.common import INFERENCE_BATCH_SIZE
 
 DEFAULT_TOP_K = 5
 
@@ -56,17 +57,29 @@ class FillMask:
         self.top_k = top_k
         self.model = _build(self.config, tensors)
 
-    def __call__(self, texts: str | list[str], top_k: int | None = None, names: list[str] | None = None) -> list:
+    def __call__(self, texts: str | list[str], top_k: int | None = None, names: list[str] | None = None,
+                 batch_size: int = INFERENCE_BATCH_SIZE) -> list:
         """Candidates for one text (a list, or a list per mask) or for each of a list of texts.
+
+        Texts run in batches of `batch_size` of similar length (sorted, padded to the batch's
+        longest); the answers come back in the texts' order.
 
         Raises ValueError naming the text ("text N", 1-based, or its entry in `names`, e.g.
         "file:line") that has no [MASK] or whose masks fall beyond max_position_embeddings; the
         texts are all checked before any is run."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         names = names or [f"text {i}" for i in range(1, len(texts) + 1)]
         encodings = [self._encode(text, name) for text, name in zip(texts, names)]
-        rows = [self._fill(enc, top_k or self.top_k) for enc in encodings]
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        rows = [None] * len(encodings)
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = [np.asarray(encodings[i].ids, np.int32) for i in index]
+            for i, ids, logits in zip(index, batch, self._mask_logits(batch)):
+                rows[i] = self._candidates(ids, logits, top_k or self.top_k)
         return rows[0] if single else rows
 
     def _encode(self, text: str, name: str):
@@ -79,12 +92,25 @@ class FillMask:
             raise ValueError(f"{name}: {reason}: {text[:80]!r}")
         return enc
 
-    def _fill(self, enc, top_k: int) -> list:
-        ids = np.asarray(enc.ids, np.int32)
-        positions = np.flatnonzero(ids == self.tokenizer.mask_id).astype(np.int32)
-        logits = self.model({"input_ids": ids[None], "token_type_ids": np.zeros_like(ids)[None],
-                             "attention_mask": np.ones_like(ids)[None], "masked_lm_positions": positions[None]})
-        logits = np.asarray(logits["mlm_logits"][0], np.float64)  # [masks, vocab]
+    def _mask_logits(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        """One forward pass over texts' ids (padded to the longest): float64 [masks_i, vocab] each."""
+        width = max(len(ids) for ids in batch)
+        positions = [np.flatnonzero(ids == self.tokenizer.mask_id) for ids in batch]
+        most = max(len(p) for p in positions)
+        input_ids = np.full((len(batch), width), self.tokenizer.pad_id, np.int32)  # masked out below
+        attention_mask = np.zeros((len(batch), width), np.int32)
+        mask_positions = np.zeros((len(batch), most), np.int32)  # extra slots read position 0, unused
+        for row, (ids, where) in enumerate(zip(batch, positions)):
+            input_ids[row, :len(ids)] = ids
+            attention_mask[row, :len(ids)] = 1
+            mask_positions[row, :len(where)] = where
+        logits = self.model({"input_ids": input_ids, "token_type_ids": np.zeros_like(input_ids),
+                             "attention_mask": attention_mask, "masked_lm_positions": mask_positions})
+        logits = np.asarray(logits["mlm_logits"], np.float64)  # [batch, most, vocab]
+        return [logits[row, :len(where)] for row, where in enumerate(positions)]
+
+    def _candidates(self, ids: np.ndarray, logits: np.ndarray, top_k: int) -> list:
+        positions = np.flatnonzero(ids == self.tokenizer.mask_id)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         single = len(positions) == 1
@@ -113,5 +139,5 @@ def _build(config, tensors):
 
     model = BertPretrainer(config)
     model.build()
-    assign_weights(model, config, MASKED_LM, tensors, "hf", skip_prefixes=("pooler.", "cls.seq_relationship."))
+    assign_weights(model, config, MASKED_LM, tensors, skip_prefixes=("pooler.", "cls.seq_relationship."))
     return model

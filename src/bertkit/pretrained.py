@@ -123,7 +123,7 @@ def load_pretrained(path: str, config: BertConfig | None = None, revision: str |
     config = config or read_config(path)[0]
     tensors = read_tensors(path, config)
     encoder = BertEncoder(config).build_weights()
-    assign_weights(encoder_root(encoder), config, None, tensors, "hf", skip_prefixes=head_prefixes())
+    assign_weights(encoder_root(encoder), config, None, tensors, skip_prefixes=head_prefixes())
     return encoder
 
 
@@ -185,9 +185,9 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
         get_task(task).read_model_files(model, path)
     has_head = task == saved or (task == "pretraining" and pretraining)
     if has_head:
-        assign_weights(model, config, task, tensors, "hf")
+        assign_weights(model, config, task, tensors)
     else:
-        assign_weights(encoder_root(model.encoder), config, None, tensors, "hf", skip_prefixes=head_prefixes(),
+        assign_weights(encoder_root(model.encoder), config, None, tensors, skip_prefixes=head_prefixes(),
                        purpose=task)
         if head_specs(task):
             log.info("initialised a new %s head (%d outputs) on the encoder from %s", task, n, path)

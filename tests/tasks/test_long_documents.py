@@ -34,8 +34,41 @@ def test_windows_cover_the_text_like_doc_spans(minilm_path, shared_data):
     plain = featurize_classification(examples[1:], tokenizer, max_length=32)
     for key in ("input_ids", "token_type_ids", "attention_mask"):  # a short text: the same row as without windows
         np.testing.assert_array_equal(features[key][len(spans):], plain[key])
-    with pytest.raises(ValueError, match="single texts"):
-        featurize_windows([ClassificationExample("a", "b")], tokenizer, max_length=32, doc_stride=12)
+    with pytest.raises(ValueError, match="some examples have a text pair and some do not"):
+        featurize_windows([ClassificationExample("a", "b"), ClassificationExample("c")], tokenizer, max_length=32,
+                          doc_stride=12)
+
+
+def test_pair_windows_keep_the_first_text_and_window_the_second(minilm_path, shared_data):
+    """SQuAD's layout for any pair: `[CLS] A [SEP] window of B [SEP]`, A cut to half the room."""
+    tokenizer = load_tokenizer(minilm_path)
+    rows = (shared_data / "mrpc" / "dev.tsv").read_text(encoding="utf-8-sig").splitlines()[1:41]
+    examples = [ClassificationExample(r.split("\t")[3], r.split("\t")[4]) for r in rows]
+    review = (shared_data / "imdb" / "train" / "pos" / "10001_10.txt").read_text(encoding="utf-8")
+    examples += [ClassificationExample("is this review positive?", review), ClassificationExample(review, "short"),
+                 ClassificationExample("", "")]
+    max_length, stride = 24, 5
+    features = featurize_windows(examples, tokenizer, max_length=max_length, doc_stride=stride)
+    cls, sep, row = tokenizer.cls_id, tokenizer.sep_id, 0
+    for i, e in enumerate(examples):
+        a = tokenizer.encode(e.text, add_special_tokens=False).ids[:(max_length - 3) // 2]
+        b = tokenizer.encode(e.text_pair, add_special_tokens=False).ids
+        spans = doc_spans(len(b), max_length - 3 - len(a), stride)
+        for start, length in spans:
+            n = len(a) + length + 3
+            assert features["example_index"][row] == i
+            assert features["input_ids"][row, :n].tolist() == [cls, *a, sep, *b[start:start + length], sep]
+            assert features["token_type_ids"][row].tolist() == [0] * (len(a) + 2) + [1] * (length + 1) + \
+                [0] * (max_length - n)
+            assert features["attention_mask"][row].sum() == n
+            row += 1
+    assert row == len(features["example_index"]) > 3 * len(examples)
+    fits = [e for e in examples if len(tokenizer.encode(e.text, e.text_pair).ids) <= max_length]
+    assert fits  # a pair that fits gives the row featurize_classification gives it
+    one = featurize_windows(fits, tokenizer, max_length=max_length, doc_stride=stride)
+    plain = featurize_classification(fits, tokenizer, max_length=max_length)
+    for key in ("input_ids", "token_type_ids", "attention_mask"):
+        np.testing.assert_array_equal(one[key], plain[key])
 
 
 def test_pool_windows_matches_numpy():
@@ -123,6 +156,35 @@ def predict_with(model_dir, texts, **options):
     outputs = run_model(loaded.forward, features, False)
     return np.array([r["probabilities"] for r in loaded.task.format_predictions(examples, features, outputs,
                                                                                   loaded.labels)])
+
+
+def test_pair_windows_in_both_runtimes_and_the_export(tiny_dir, data, tmp_path):
+    """Regression on real STS-B pairs read in windows: predict (TensorFlow and TFLite) and the
+    exported SavedModel's pair signature equal the windows' logits pooled by hand."""
+    out = tmp_path / "sts"
+    run_cli("finetune", "regression", "--model", tiny_dir, "--train", data / "stsb.csv", "--out", out,
+            "--max-steps", 2, "--batch-size", 8, "--delimiter", "tab", "--no-header", "--text-column", 5,
+            "--text-pair-column", 6, "--label-column", 4, "--max-length", 16, "--doc-stride", 4)
+    loaded = load_for_inference(str(out), TASKS, runtime="tensorflow")
+    rows = [r.split("\t") for r in (data / "stsb.csv").read_text(encoding="utf-8").splitlines()[:24]]
+    examples = [ClassificationExample(r[5], r[6]) for r in rows]
+    windows = loaded.task.featurize_texts(examples, loaded.tokenizer)
+    assert len(windows["example_index"]) > len(examples) + 10 and windows["token_type_ids"].max() == 1
+    raw = run_model(loaded.forward, windows, False)["logits"][:, 0]
+    want = np.array([raw[windows["example_index"] == i].mean() for i in range(len(examples))])
+    lines = [f"{e.text}\t{e.text_pair}" for e in examples]
+    for runtime in ("tensorflow", "tflite"):
+        got = [r["score"] for r in predict(str(out), lines, TASKS, runtime=runtime)]
+        np.testing.assert_allclose(got, want, atol=2e-5, err_msg=runtime)
+
+    import tensorflow as tf
+
+    from bertkit.export import export_model
+
+    fn = tf.saved_model.load(export_model(str(out), str(tmp_path / "export"))).signatures["serving_default"]
+    served = fn(text=tf.constant([e.text for e in examples] + [""]),
+                text_pair=tf.constant([e.text_pair for e in examples] + [""]))
+    np.testing.assert_allclose(served["score"].numpy()[:len(examples)], want, atol=2e-5)
 
 
 def test_multilabel_and_regression_read_long_texts_in_windows(tiny_dir, data, tmp_path):

@@ -9,6 +9,7 @@ from .options import add_model_flag
 
 
 def register(subparsers) -> None:
+    from ..data.common import INFERENCE_BATCH_SIZE
     from ..fill_mask import DEFAULT_TOP_K
 
     p = subparsers.add_parser(
@@ -21,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("texts", nargs="*", help="texts with [MASK] tokens (default: one per line of stdin; a "
                                             "blank line gets [])")
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"candidates per mask ({DEFAULT_TOP_K})")
+    p.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
+                   help=f"texts per forward pass, grouped by length ({INFERENCE_BATCH_SIZE})")
     p.set_defaults(func=run_fill_mask)
 
 
@@ -34,7 +37,8 @@ def run_fill_mask(args) -> int:
         items = list(iter_text_lines(sys.stdin.buffer, "<stdin>"))
     fill = FillMask(args.model, top_k=args.top_k)
     filled = [(where, text) for where, text in items if text.strip()]
-    answers = iter(fill([text for _, text in filled], names=[where for where, _ in filled]) if filled else [])
+    answers = iter(fill([text for _, text in filled], names=[where for where, _ in filled],
+                        batch_size=args.batch_size) if filled else [])
     for _, text in items:  # a blank line gets [] so output line i stays input line i
         print(json.dumps(next(answers) if text.strip() else [], ensure_ascii=False))
     return 0

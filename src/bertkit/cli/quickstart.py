@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 def options_from_args(args):
     import dataclasses
 
-    from ..quickstart.pipeline import QuickstartOptions, fast_options
+    from ..quickstart.options import QuickstartOptions, fast_options
 
     options = fast_options() if args.fast else QuickstartOptions()
     changes = {"out": args.out, "export": args.export}

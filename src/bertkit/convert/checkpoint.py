@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import BertConfig
 from .names import (GOOGLE_SKIPPED_SUFFIXES, HF_ALIASES, HF_SKIPPED, OPTIONAL_PATHS, PRETRAINING_HEAD_PREFIX,
-                    TRANSPOSE, WeightSpec, all_specs, head_prefixes, head_specs, resolve, uses_pooler)
+                    TRANSPOSE, all_specs, head_prefixes, head_specs, resolve, uses_pooler)
 
 log = logging.getLogger("bertkit")
 # Large HF checkpoints are split into model-0000N-of-0000M.safetensors listed by this index.
@@ -107,29 +107,29 @@ def _check_aliases(tensors: dict[str, np.ndarray]) -> None:
 
 
 def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str, np.ndarray],
-                   fmt: str, skip_prefixes: tuple[str, ...] = (), purpose: str | None = None) -> list[str]:
+                   skip_prefixes: tuple[str, ...] = (), purpose: str | None = None) -> list[str]:
     """Fills the variables of `root` (an object with .encoder and the task's head attributes).
 
-    `tensors` uses the names of `fmt` ('hf' without the bert. prefix, or 'google'). Tensors whose
+    `tensors` uses HF names (without the bert. prefix) and HF layouts; a Google checkpoint is
+    renamed to them once, as it is read (`convert.google.google_to_hf_names`). Tensors whose
     name starts with one of `skip_prefixes` are left alone on purpose (e.g. the pretraining heads
     when only the encoder is wanted). Returns the names of those deliberately skipped.
     Variables under `OPTIONAL_PATHS` (the pooler) may be missing: they keep their initial values,
     and a warning says so, naming whether `purpose` (the task the model is for, default `task`)
     reads them. Any other missing, unused or mis-shaped tensor is a CheckpointError.
     """
-    if fmt == "hf":
-        _check_aliases(tensors)
+    _check_aliases(tensors)
     specs = list(all_specs(config, task))
     used, missing, mismatched, fresh = set(), [], [], []
     for spec in specs:
-        name = spec.name(fmt)
-        if name is None or name not in tensors:
+        name = spec.hf
+        if name not in tensors:
             if spec.path.startswith(OPTIONAL_PATHS):
                 fresh.append(name or spec.path)
                 continue
-            missing.append(name or f"<{spec.path}: no {fmt} name>")
+            missing.append(name)
             continue
-        value = _apply(spec.transform(fmt), tensors[name])
+        value = _apply(spec.hf_transform, tensors[name])
         variable = resolve(root, spec.path)
         if tuple(variable.shape) != tuple(value.shape):
             mismatched.append(f"{name} -> {spec.path}: checkpoint {tuple(value.shape)} "
@@ -137,13 +137,13 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
             continue
         used.add(name)
         variable.assign(value.astype(np.float32))
-    optional_used = [spec for spec in specs if spec.path.startswith(OPTIONAL_PATHS) and spec.name(fmt) in used]
+    optional_used = [spec for spec in specs if spec.path.startswith(OPTIONAL_PATHS) and spec.hf in used]
     if fresh and optional_used:  # an optional part is absent as a whole or present as a whole
         missing += fresh
         fresh = []
     if mismatched:
         raise CheckpointError("shape mismatch between checkpoint and config:\n  " + "\n  ".join(mismatched))
-    skipped = set(HF_SKIPPED) | set(HF_ALIASES) if fmt == "hf" else set()
+    skipped = set(HF_SKIPPED) | set(HF_ALIASES)
     leftover = sorted(k for k in tensors if k not in used and k not in skipped)
     deliberate = [k for k in leftover if k.startswith(skip_prefixes)]
     unused = [k for k in leftover if not k.startswith(skip_prefixes)]
@@ -159,7 +159,7 @@ def assign_weights(root, config: BertConfig, task: str | None, tensors: dict[str
         log.warning("the checkpoint has no %s; %s", ", ".join(fresh),
                     "initialised fresh (the classifier reads the pooled output, so fine-tune before use)"
                     if uses_pooler(purpose or task) else "left at its initial values (this task does not use the pooler)")
-    log.info("restored %d tensors (%s format); skipped on purpose: %s", len(used), fmt,
+    log.info("restored %d tensors; skipped on purpose: %s", len(used),
              ", ".join(deliberate) or "none")
     return deliberate
 
@@ -178,6 +178,3 @@ def collect_hf_tensors(root, config: BertConfig, task: str | None) -> dict[str, 
 def encoder_root(encoder) -> types.SimpleNamespace:
     return types.SimpleNamespace(encoder=encoder)
 
-
-def specs_for(config: BertConfig, task: str | None) -> list[WeightSpec]:
-    return list(all_specs(config, task))

@@ -1,4 +1,5 @@
-"""Original google-research/bert TF1 checkpoints: renamed to HF names through the one name map,
+"""Original google-research/bert TF1 checkpoints: renamed to HF names through the one name map as
+they are read (as transformers' `load_tf_weights_in_bert` does), so the loader knows one naming;
 and written back (for tests and for users who need the old format)."""
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from .names import TRANSPOSE, all_specs
 
 
 def _convert(value: np.ndarray, from_transform: str | None, to_transform: str | None) -> np.ndarray:
-    # Both transforms map to the Keras layout; TRANSPOSE is its own inverse.
+    # Both transforms map to the Keras layout; TRANSPOSE is its own inverse. A view, not a copy:
+    # the loader transposes HF kernels back to Keras' [in, out], which gives the Google array itself.
     flips = (from_transform == TRANSPOSE) != (to_transform == TRANSPOSE)
-    return np.ascontiguousarray(value.T) if flips else value
+    return value.T if flips else value
 
 
 def google_to_hf_names(tensors: dict[str, np.ndarray], config: BertConfig) -> dict[str, np.ndarray]:

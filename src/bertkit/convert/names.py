@@ -46,12 +46,6 @@ class WeightSpec:
     hf_transform: str | None = None
     google_transform: str | None = None
 
-    def name(self, fmt: str) -> str | None:
-        return self.hf if fmt == "hf" else self.google
-
-    def transform(self, fmt: str) -> str | None:
-        return self.hf_transform if fmt == "hf" else self.google_transform
-
 
 def _dense(path: str, hf: str, google: str) -> list[WeightSpec]:
     return [

@@ -330,29 +330,50 @@ def featurize_classification(examples: Sequence[ClassificationExample], tokenize
 
 def featurize_windows(examples: Sequence[ClassificationExample], tokenizer, *, max_length: int = 128,
                       doc_stride: int = 128) -> dict[str, np.ndarray]:
-    """Single-text examples -> one row per window: {input_ids, token_type_ids, attention_mask: int32
+    """Examples -> one row per window: {input_ids, token_type_ids, attention_mask: int32
     [W, max_length], example_index: int32 [W]} (row w is a window of example `example_index[w]`).
 
-    A text of more than max_length - 2 pieces is cut into windows of max_length - 2 pieces whose
-    starts are `doc_stride` pieces apart, the last ending at the text's end (the SQuAD document
-    windows of google-research/bert, `doc_spans`); each row is `[CLS] window [SEP]`. A shorter text
-    gives one row, the same as `featurize_classification`. Targets are per example: index them
-    with `example_index` to train on windows. Raises ValueError for pair examples.
+    Single texts: a text of more than max_length - 2 pieces is cut into windows of max_length - 2
+    pieces whose starts are `doc_stride` pieces apart, the last ending at the text's end (the SQuAD
+    document windows of google-research/bert, `doc_spans`); each row is `[CLS] window [SEP]`.
+    Text pairs: the first text is kept in every row (its first `pair_first_length(max_length)`
+    pieces, half the room) and the second is read in windows of what is left, as SQuAD keeps the
+    question and windows the context: `[CLS] text [SEP] window [SEP]`, token types 0 then 1.
+    An input that fits gives one row, the same as `featurize_classification`. Targets are per
+    example: index them with `example_index` to train on windows.
+    Raises ValueError when some examples are pairs and some are not.
     """
-    if any(e.text_pair is not None for e in examples):
-        raise ValueError("document windows (--doc-stride) take single texts, not text pairs")
-    if max_length < 3:
+    has_pair = [e.text_pair is not None for e in examples]
+    if any(has_pair) and not all(has_pair):
+        raise ValueError("some examples have a text pair and some do not")
+    if max_length < 3 + any(has_pair):
         raise ValueError(f"max_length {max_length} leaves no room for text between [CLS] and [SEP]")
-    rows, owners = [], []
+    rows, types, owners = [], [], []
+    cls, sep = tokenizer.cls_id, tokenizer.sep_id
     for i, e in enumerate(examples):
         pieces = tokenizer.encode(e.text, add_special_tokens=False).ids
-        for start, length in doc_spans(len(pieces), max_length - 2, doc_stride):
-            rows.append([tokenizer.cls_id, *pieces[start:start + length], tokenizer.sep_id])
+        if e.text_pair is None:
+            for start, length in doc_spans(len(pieces), max_length - 2, doc_stride):
+                rows.append([cls, *pieces[start:start + length], sep])
+                types.append([0] * (length + 2))
+                owners.append(i)
+            continue
+        first = pieces[:pair_first_length(max_length)]
+        second = tokenizer.encode(e.text_pair, add_special_tokens=False).ids
+        for start, length in doc_spans(len(second), max_length - 3 - len(first), doc_stride):
+            rows.append([cls, *first, sep, *second[start:start + length], sep])
+            types.append([0] * (len(first) + 2) + [1] * (length + 1))
             owners.append(i)
     return {"input_ids": pad_rows(rows, max_length, tokenizer.pad_id),
-            "token_type_ids": np.zeros((len(rows), max_length), dtype=np.int32),
+            "token_type_ids": pad_rows(types, max_length, 0),
             "attention_mask": pad_rows([[1] * len(r) for r in rows], max_length, 0),
             "example_index": np.asarray(owners, dtype=np.int32)}
+
+
+def pair_first_length(max_length: int) -> int:
+    """Pieces of a pair's first text kept in each document window: half of the room that
+    `[CLS] A [SEP] B [SEP]` leaves, so the windows over the second text get at least the other half."""
+    return (max_length - 3) // 2
 
 
 WINDOW_POOLS = ("mean", "max")

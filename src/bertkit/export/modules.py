@@ -84,8 +84,9 @@ class ClassifyModule(ServingModule):
 
     Signatures: `text` (text), `text_pair` (text, text_pair), `token_ids`; `serving_default` is
     `text_pair` for a pair classifier, else `text`. Truncation: longest_first to max_length, as
-    `bertkit.data.classification.featurize_classification`; with `doc_stride`, `text` reads a long
-    text in windows and pools their logits (`window_pool`), as the model was fine-tuned.
+    `bertkit.data.classification.featurize_classification`; with `doc_stride`, a long text (of a
+    pair: the second text) is read in windows and their logits pooled (`window_pool`), as the model
+    was fine-tuned (`bertkit.data.classification.featurize_windows`).
     """
 
     kind = "classify"
@@ -94,8 +95,6 @@ class ClassifyModule(ServingModule):
                  doc_stride: int | None = None, window_pool: str = "mean"):
         options = {"pair": pair, **({"doc_stride": doc_stride, "window_pool": window_pool} if doc_stride else {})}
         super().__init__(model, tokenizer, max_length, options)
-        if doc_stride and pair:
-            raise ValueError("document windows (doc_stride) take single texts; export without pair")
         if window_pool not in ("mean", "max"):
             raise ValueError(f"window_pool must be 'mean' or 'max', got {window_pool!r}")
         self.labels_list = list(labels)
@@ -103,20 +102,25 @@ class ClassifyModule(ServingModule):
         self.doc_stride, self.window_pool = doc_stride, window_pool
         self.label_names = tf.constant(self.labels_list)
 
-    def _logits(self, text):
-        """[B, outputs]: of each text cut at max_length, or pooled over its document windows
-        (the spans of `bertkit.data.classification.featurize_windows`)."""
+    def _logits(self, text, text_pair=None):
+        """[B, outputs]: of each input cut at max_length, or pooled over its document windows
+        (the rows of `bertkit.data.classification.featurize_windows`)."""
         if not self.doc_stride:
-            return self.forward(self.tokenizer(text))["logits"]
-        from .text import doc_windows
+            return self.forward(self.tokenizer(text) if text_pair is None else self.tokenizer(text, text_pair))["logits"]
+        from ..data.classification import pair_first_length
+        from .text import doc_windows, window_slices
 
         pieces = self.tokenizer.tokenize(text)["ids"]  # ragged [B, (T)]
-        windows = doc_windows(pieces.row_lengths(), self.max_length - 2, self.doc_stride)
-        first = tf.cast(tf.gather(pieces.row_starts(), windows["example"]), tf.int32) + windows["start"]
-        positions = tf.ragged.range(first, first + windows["length"])  # ragged [R, (length)]
-        ids = tf.RaggedTensor.from_row_lengths(tf.gather(pieces.values, positions.values),
-                                               tf.cast(windows["length"], pieces.row_splits.dtype))
-        logits = self.forward(self.tokenizer.pack_pieces(ids))["logits"]  # [R, outputs]
+        if text_pair is None:
+            windows = doc_windows(pieces.row_lengths(), self.max_length - 2, self.doc_stride)
+            inputs = self.tokenizer.pack_pieces(window_slices(pieces, windows))
+        else:
+            first = pieces[:, :pair_first_length(self.max_length)]
+            second = self.tokenizer.tokenize(text_pair)["ids"]
+            room = self.max_length - 3 - tf.cast(first.row_lengths(), tf.int32)
+            windows = doc_windows(second.row_lengths(), room, self.doc_stride)
+            inputs = self.tokenizer.pack_pieces(tf.gather(first, windows["example"]), window_slices(second, windows))
+        logits = self.forward(inputs)["logits"]  # [R, outputs]
         pool = tf.math.unsorted_segment_mean if self.window_pool == "mean" else tf.math.unsorted_segment_max
         return pool(logits, windows["example"], tf.shape(text)[0])
 
@@ -132,7 +136,7 @@ class ClassifyModule(ServingModule):
 
     @tf.function(input_signature=[TEXT, TEXT_PAIR], autograph=False)
     def predict_pair(self, text, text_pair):
-        return self._outputs(self.forward(self.tokenizer(text, text_pair))["logits"])
+        return self._outputs(self._logits(text, text_pair))
 
     @tf.function(input_signature=IDS, autograph=False)
     def predict_ids(self, input_ids, token_type_ids, attention_mask):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
+import platform
+from typing import Any
+
+from .options import TARGETS, TASK_NAMES
 
 
 def task_metrics() -> dict[str, tuple[str, ...]]:
@@ -193,3 +198,59 @@ bertkit {esc(str(env.get('bertkit', '?')))}, TensorFlow {esc(str(env.get('tensor
 <pre>{esc(commands)}</pre>
 </body></html>
 """
+
+
+# --- metrics.json: the run's summary ---------------------------------------------------------------
+
+# --- report --------------------------------------------------------------------------------------------
+
+def target_lines(metrics: dict) -> list[str]:
+    lines = []
+    for task, (key, bar) in TARGETS.items():
+        value = metrics.get("results", {}).get(task, {}).get(key)
+        if value is not None and metrics.get("synthetic"):
+            lines.append(f"  {task} dev {key} {value:.4g} (target > {bar:g}): {'ok' if value > bar else 'BELOW TARGET'}")
+    pre = metrics.get("results", {}).get("pretrain")
+    if pre:
+        lines.append(f"  MLM accuracy {pre['mlm_accuracy']:.3f} vs unigram baseline {pre['unigram_accuracy']:.3f}")
+    return lines
+
+
+def write_run_report(results: list, options, paths: dict, total: float) -> dict:
+    by_name = {r.name: r for r in results}
+    summary: dict[str, Any] = {}
+    if "pretrain_eval" in by_name:
+        summary["pretrain"] = {**by_name["pretrain_eval"].metrics, **{
+            k: v for k, v in by_name["pretrain"].metrics.items() if k.startswith("train_") or k == "seq_per_s"}}
+    for task in TASK_NAMES:
+        if task in by_name:
+            summary[task] = by_name[task].metrics.get("dev", {})
+    if "requests" in by_name:
+        summary["requests"] = by_name["requests"].metrics.get("requests", [])
+    metrics = {
+        "synthetic": options.synthetic,
+        "total_seconds": round(total, 2),
+        "steps": [{"name": r.name, "seconds": round(r.seconds, 2), "cpu_seconds": round(r.cpu_seconds, 2),
+                   "result": r.line, "skipped": r.skipped, "metrics": r.metrics, "commands": r.commands}
+                  for r in results],
+        "results": summary,
+        "targets": {t: {"metric": k, "above": v} for t, (k, v) in TARGETS.items()} if options.synthetic else {},
+        "options": _jsonable(dataclasses.asdict(options)),
+        "environment": _environment(),
+    }
+    write_report(paths["report"], metrics, paths)
+    return metrics
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _environment() -> dict:
+    import tensorflow as tf
+
+    from .. import __version__
+
+    return {"bertkit": __version__, "tensorflow": tf.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU"))}
