@@ -98,11 +98,21 @@ def onnx_runner(config, weights_dir=None):
     import onnxruntime as ort
     import torch
 
-    model = hf_model(config, weights_dir)
-    names = ["input_ids", "attention_mask", "token_type_ids"]  # BertModel.forward's order
+    class Encoder(torch.nn.Module):  # positional inputs in `names` order, one output
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
     path = os.path.join(tempfile.mkdtemp(), "encoder.onnx")
-    sample = {n: torch.tensor(v, dtype=torch.long) for n, v in make_inputs(2, 16, config.vocab_size).items()}
-    torch.onnx.export(model, (), path, kwargs=sample, input_names=names, output_names=["last_hidden_state"],
+    sample = make_inputs(2, 16, config.vocab_size)
+    torch.onnx.export(Encoder(hf_model(config, weights_dir)), tuple(torch.tensor(sample[n], dtype=torch.long)
+                                                                    for n in names),
+                      path, input_names=names, output_names=["last_hidden_state"],
                       dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names + ["last_hidden_state"]},
                       dynamo=False)
     options = ort.SessionOptions()
@@ -164,7 +174,7 @@ def main() -> None:
 
     print(f"cpu: {json.dumps(cpu_header())}")
     print(f"CPU threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
-    header = f"{'config':8} {'peer':9} {'seq/s @' + str(args.batch):>12} {'ms @1':>8}"
+    header = f"{'config':8} {'peer':12} {'seq/s @' + str(args.batch):>12} {'ms @1':>8}"
     print(header)
     rows = []
     for name, config, path in configs(args.configs.split(",")):
@@ -177,7 +187,7 @@ def main() -> None:
         results = {p: (args.batch / big[p], one[p] * 1000) for p in runs}
         for peer, (tp, ms) in results.items():
             contended = load_big[peer]["contended_rounds"] + load_one[peer]["contended_rounds"]
-            print(f"{name:8} {peer:9} {tp:12.1f} {ms:8.2f}"
+            print(f"{name:8} {peer:12} {tp:12.1f} {ms:8.2f}"
                   + (f"  CONTENDED ({contended} rounds; others up to "
                      f"{max(load_big[peer]['others_share_max'], load_one[peer]['others_share_max']):.0%})"
                      if contended else ""), flush=True)

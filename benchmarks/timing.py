@@ -64,21 +64,32 @@ class Region:
 CONTENDED_SHARE = 0.10  # a region where other processes used more than 10% of the CPUs is not clean
 
 
+MIN_SAMPLE_SECONDS = 0.5  # a timed sample repeats a short call until it lasts this long
+
+
 def interleaved(fns: dict, repeats: int, warmup: int = 2, load: dict | None = None) -> dict:
-    """Median seconds per call of each fn, timing the peers in turn (one call each per round) so
-    that a change in machine load hits all of them alike. With `load` (a dict), fills
-    load[name] = {"others_share_max": ..., "contended_rounds": ...} from each call's `Region`:
-    report contended measurements as such, or repeat them; never as results."""
-    for fn in fns.values():
+    """Median seconds per call of each fn, timing the peers in turn (one sample each per round) so
+    that a change in machine load hits all of them alike. A sample of a call shorter than
+    MIN_SAMPLE_SECONDS repeats it (as timeit does), so that the time and the load reading (which
+    /proc/stat counts in 10 ms ticks) are not dominated by the clock's granularity.
+    With `load` (a dict), fills load[name] = {"others_share_max": ..., "contended_rounds": ...}
+    from each sample's `Region`: report contended measurements as such, or repeat them; never as
+    results."""
+    number = {}
+    for name, fn in fns.items():
         for _ in range(warmup):
             fn()
+        start = time.perf_counter()
+        fn()
+        number[name] = max(1, int(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-6)))
     times = {name: [] for name in fns}
     shares = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             with Region() as region:
-                fn()
-            times[name].append(region.seconds)
+                for _ in range(number[name]):
+                    fn()
+            times[name].append(region.seconds / number[name])
             shares[name].append(region.others_share)
     if load is not None:
         for name, values in shares.items():
