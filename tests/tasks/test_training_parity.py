@@ -81,7 +81,7 @@ def hf_init_dir(task_name, labels, tiny_dir, out, dropout=0.0):
     return model
 
 
-def hf_train(model, batches):
+def hf_train(model, batches, loss_fn=None):
     no_decay = ("bias", "LayerNorm.weight")
     params = list(model.named_parameters())
     groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": 0.01},
@@ -93,7 +93,7 @@ def hf_train(model, batches):
         targets = targets if isinstance(targets, dict) else {"labels": targets}
         feed = {k: torch.tensor(np.asarray(v), dtype=torch.float32 if np.asarray(v).dtype.kind == "f" else torch.long)
                 for k, v in {**inputs, **targets}.items()}
-        model(**feed).loss.backward()
+        (loss_fn(model, feed) if loss_fn else model(**feed).loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
@@ -172,3 +172,37 @@ def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, t
         moved = max(moved, float(np.abs(want - before).max()))
     assert moved > 1e-3  # the weights really moved: the comparison is not of two untouched models
     assert json.loads((out / "history.json").read_text())
+
+
+def test_class_weights_match_torch_weighted_cross_entropy(tiny_dir, data, tmp_path):
+    """`--class-weights FILE`: the engine's steps equal a PyTorch loop whose loss is
+    `cross_entropy(logits, labels, weight=w)` (the weighted mean over the batch)."""
+    weights_file = tmp_path / "weights.tsv"
+    weights_file.write_text("# label\tweight\n0\t3.0\n1\t0.25\n", encoding="utf-8")
+    task = TASKS["classify"](class_weights=str(weights_file))
+    examples = task.read(str(data / "train.tsv"), train=True)
+    labels = task.labels_from(examples)
+    assert labels == ["0", "1"] and task.class_weight == {"0": 3.0, "1": 0.25}
+    init = tmp_path / "init"
+    reference = hf_init_dir("classify", labels, tiny_dir, init)
+    features = task.featurize(examples, load_tokenizer(str(init)), labels)
+    dataset = make_dataset(features, BATCH, label_keys=task.label_keys, shuffle=True, seed=0, bucket=True,
+                           drop_remainder=True, pad_multiple=PAD_MULTIPLE)
+    batches = list(dataset.take(STEPS).as_numpy_iterator())
+    weight = torch.tensor([3.0, 0.25])
+
+    def weighted(model, feed):
+        logits = model(**{k: feed[k] for k in ("input_ids", "token_type_ids", "attention_mask")}).logits
+        return torch.nn.functional.cross_entropy(logits, feed["labels"], weight=weight)
+
+    hf_train(reference, batches, weighted)
+    out = tmp_path / "out"
+    finetune(TASKS["classify"](class_weights=str(weights_file)), str(init), str(data / "train.tsv"), str(out),
+             options=FinetuneOptions(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, seed=0,
+                                     pad_multiple=PAD_MULTIPLE, progress=False))
+    ours = transformers.BertForSequenceClassification.from_pretrained(str(out)).state_dict()
+    unweighted = hf_train(hf_init_dir("classify", labels, tiny_dir, tmp_path / "plain"), batches).state_dict()
+    for name, expected in reference.state_dict().items():
+        np.testing.assert_allclose(ours[name].numpy(), expected.detach().numpy(), atol=2e-5, rtol=0, err_msg=name)
+    gap = max(float((reference.state_dict()[n] - unweighted[n]).abs().max()) for n in unweighted)
+    assert gap > 1e-3  # the weights changed the training: the comparison could tell them apart

@@ -24,6 +24,9 @@ FINETUNE_HELP = {
     "freeze_encoder": "train the head only",
     "freeze_layers": "freeze the embeddings and the lowest N layers",
     "patience": "stop after this many epochs without dev improvement",
+    "metric": "the dev metric that picks the best epoch and early stopping (default: the task's: "
+              "classify accuracy (also macro_f1, mcc, and f1 of the positive class for two labels), "
+              "regression pearson, multilabel micro_f1, ner/qa f1)",
     "seed": "seed of the head's initialisation, the batch order and dropout",
     "max_steps": "stop after this many optimizer steps",
     "random_init": "ignore --model's weights, keep its config and vocab: a baseline without pretraining",
@@ -58,6 +61,9 @@ def _data_flags(p) -> None:
     g.add_argument("--window-pool", choices=["mean", "max"],
                    help="classify/regression/multilabel with --doc-stride: a document's logits are the mean "
                         "(default) or the max of its windows' logits")
+    g.add_argument("--class-weights", metavar="balanced|FILE",
+                   help="classify: weight each training example's loss by its class: balanced (n / (classes x "
+                        "count)) or a file of 'label<TAB>weight' lines or a JSON object")
     g.add_argument("--tag-scheme", choices=["file", "iob2"],
                    help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
     g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
@@ -84,7 +90,7 @@ def add_runtime_flag(p) -> None:
 def _task_options(args) -> dict:
     keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
             "per_label_threshold", "max_length", "doc_stride", "window_pool", "max_query_length", "articles",
-            "skip_bad_answers", "tag_scheme", "loss", "scale", "negative_column")
+            "skip_bad_answers", "tag_scheme", "loss", "scale", "negative_column", "class_weights")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -109,6 +115,8 @@ def register(subparsers) -> None:
                               description="Prints the metrics as one JSON object on the last line of stdout.")
     add_model_flag(e, "the fine-tuned model")
     e.add_argument("--data", required=True)
+    e.add_argument("--report-dir", help="also write metrics.json there, and for classify the confusion matrix "
+                                        "(confusion_matrix.json and .png; rows true, columns predicted)")
     add_runtime_flag(e)
     _data_flags(e)
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)
@@ -147,7 +155,13 @@ def run_finetune(args) -> int:
 def run_evaluate(args) -> int:
     from ..tasks import TASKS, evaluate
 
-    print(json.dumps(evaluate(args.model, args.data, TASKS, runtime=args.runtime, **_task_options(args))))
+    metrics = evaluate(args.model, args.data, TASKS, runtime=args.runtime, report_dir=args.report_dir,
+                       **_task_options(args))
+    if "per_class" in metrics:
+        from ..metrics.classification import per_class_report
+
+        print(per_class_report(metrics))
+    print(json.dumps(metrics))
     return 0
 
 

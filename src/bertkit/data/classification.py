@@ -269,6 +269,44 @@ def infer_label_list(examples: Sequence[ClassificationExample]) -> list[str]:
     return sorted(labels)
 
 
+def read_class_weights(path: str, label_list: Sequence[str]) -> dict[str, float]:
+    """{label: weight} from a JSON object or from `label<TAB>weight` lines (blank lines and `#`
+    comments skipped). Every label of `label_list` needs a positive weight; ValueError naming the
+    file (and line) for a bad or missing weight or an unknown label."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    weights: dict[str, tuple[str, object]] = {}  # label -> (where, value)
+    if text.lstrip().startswith("{"):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        weights = {str(k): (path, v) for k, v in raw.items()}
+    else:
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            label, tab, value = line.rstrip("\r").rpartition("\t")
+            if not tab:
+                raise ValueError(f"{path}:{n}: expected 'label<TAB>weight', got {line[:60]!r}")
+            weights[label] = (f"{path}:{n}", value)
+    out = {}
+    for label, (where, value) in weights.items():
+        if label not in label_list:
+            raise ValueError(f"{where}: label {label!r} is not in the training data's labels {list(label_list)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            raise ValueError(f"{where}: the weight of {label!r} must be a positive number, got {value!r}")
+        out[label] = number
+    missing = [label for label in label_list if label not in out]
+    if missing:
+        raise ValueError(f"{path}: no weight for the label(s) {missing}")
+    return out
+
+
 def encode_labels(examples: Sequence[ClassificationExample], label_list: Sequence[str]) -> np.ndarray:
     """Label ids [N] int32; ValueError naming file:line of the first label not in `label_list`."""
     index = {label: i for i, label in enumerate(label_list)}

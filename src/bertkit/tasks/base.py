@@ -83,6 +83,7 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
     train_examples = task.read(train_file, train=True)
     labels = task.labels_from(train_examples)
     dev_examples = task.read(dev_file, labels=labels) if dev_file else None
+    metric = _selection_metric(task, options, labels, dev_examples is not None)
     train_features = task.featurize(train_examples, tokenizer, labels)
     dev_features = task.featurize(dev_examples, tokenizer, labels) if dev_examples else None
     n = len(train_features["input_ids"])
@@ -142,7 +143,9 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
         # In memory only until the Trainer next writes history.json: a kill before then, even
         # after the save below, makes the resumed run redo this epoch end.
         trainer.history.append(record)
-        epochs_without_gain = _epochs_since_best(trainer.history, task.metric)
+        if dev_features and f"eval_{metric}" not in record:
+            raise ValueError(f"--metric {metric}: the dev metrics of {task.name} here are {sorted(metrics)}")
+        epochs_without_gain = _epochs_since_best(trainer.history, metric)
         if dev_features and epochs_without_gain == 0:  # this epoch is the best so far
             save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
         timing["since"] = time.perf_counter()
@@ -166,6 +169,19 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
 def saved_options(task: Task) -> dict:
     """The task options config.json keeps (`bertkit_task_options`): all but the data-file ones."""
     return {k: v for k, v in task.options.items() if k not in task.transient}
+
+
+def _selection_metric(task: Task, options: FinetuneOptions, labels, has_dev: bool) -> str:
+    """The dev metric that keeps the best epoch: options.metric, checked against the task's, else
+    the task's own."""
+    if options.metric is None:
+        return task.metric
+    if not has_dev:
+        raise ValueError(f"--metric {options.metric} needs a dev file (--dev) to score")
+    allowed = task.metric_names(labels)
+    if options.metric not in allowed:
+        raise ValueError(f"--metric {options.metric}: {task.name} picks the best epoch by one of {', '.join(allowed)}")
+    return options.metric
 
 
 def _epochs_since_best(history: list[dict], metric: str) -> int:

@@ -1,4 +1,7 @@
-"""Sequence classification (single sentence or pair): TSV/CSV/JSONL in, accuracy / macro-F1 / MCC out."""
+"""Sequence classification (single sentence or pair): TSV/CSV/JSONL in, accuracy / macro-F1 / MCC
+(and the positive class's F1 for two labels, GLUE's MRPC/QQP metric) out. `class_weights`
+("balanced" or a file) weights each training example's cross-entropy by its class, as PyTorch's
+`CrossEntropyLoss(weight=...)`."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import dataclasses
 import numpy as np
 
 from ..data.classification import (ClassificationExample, encode_labels, featurize_classification,
-                                   featurize_windows, infer_label_list, pool_windows, read_classification_file)
-from ..metrics.classification import classification_metrics
+                                   featurize_windows, infer_label_list, pool_windows, read_class_weights,
+                                   read_classification_file)
+from ..metrics.classification import classification_metrics, confusion_matrix, write_confusion_matrix
 from .task import Task, register
 
 
@@ -29,10 +33,16 @@ class ClassifyTask(Task):
     # doc_stride None: a text longer than max_length is cut at its end (head truncation); else it is
     # read in windows doc_stride pieces apart, and the document's logits pool its windows' logits.
     defaults = {"max_length": 128, "text_column": None, "text_pair_column": None, "label_column": None,
-                "header": None, "delimiter": None, "quoting": None, "doc_stride": None, "window_pool": "mean"}
-    transient = ("delimiter", "quoting")
+                "header": None, "delimiter": None, "quoting": None, "doc_stride": None, "window_pool": "mean",
+                "class_weights": None}
+    transient = ("delimiter", "quoting", "class_weights")
     blank_prediction = {"label": None, "probabilities": None}
     serving_signatures = {"texts": "text", "pairs": "text_pair"}
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        if self.options.get("class_weights") and self.name != "classify":
+            raise ValueError(f"--class-weights applies to classify (one label per text), not {self.name}")
 
     @classmethod
     def model_class(cls):
@@ -82,11 +92,14 @@ class ClassifyTask(Task):
         return encode_labels(examples, labels)
 
     def featurize_targets(self, examples, tokenizer, labels) -> dict:
-        """Inputs plus `labels`, per row: each window of a document gets the document's target."""
+        """Inputs plus `labels` (and with class weights `weight`, float32 [rows]), per row: each
+        window of a document gets the document's target."""
         features = self.featurize_texts(examples, tokenizer)
         if examples[0].label is not None:
-            targets = self.targets(examples, labels)
-            features["labels"] = targets[features["example_index"]] if "example_index" in features else targets
+            rows = features.get("example_index", np.arange(len(examples)))
+            features["labels"] = self.targets(examples, labels)[rows]
+            if getattr(self, "class_weight", None):
+                features["weight"] = np.array([self.class_weight[examples[i].label] for i in rows], np.float32)
         return features
 
     def document_logits(self, examples, features, outputs) -> np.ndarray:
@@ -96,7 +109,23 @@ class ClassifyTask(Task):
         return pool_windows(outputs["logits"], features["example_index"], len(examples), self.options["window_pool"])
 
     def read(self, path, labels=None, train=False):
-        return self.read_rows(path, label_list=labels)
+        examples = self.read_rows(path, label_list=labels)
+        if train and self.options.get("class_weights"):
+            self.use_class_weights(examples, self.options["class_weights"])
+        return examples
+
+    def use_class_weights(self, examples, spec: str) -> None:
+        """Weights each training example's loss by its class: "balanced" (n / (classes x count), scikit-
+        learn's `compute_class_weight`) or a file of `label<TAB>weight` lines / a JSON object."""
+        names = infer_label_list(examples)
+        if spec == "balanced":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            values = compute_class_weight("balanced", classes=np.array(names), y=np.array([e.label for e in examples]))
+            self.class_weight = dict(zip(names, (float(v) for v in values)))
+        else:
+            self.class_weight = read_class_weights(spec, names)
+        self.label_keys = ("labels", "weight")  # the loss reads `weight` (ClassificationLoss)
 
     def labels_from(self, examples):
         return infer_label_list(examples)
@@ -104,9 +133,19 @@ class ClassifyTask(Task):
     def featurize(self, examples, tokenizer, labels):
         return self.featurize_targets(examples, tokenizer, labels)
 
+    def metric_names(self, labels):
+        return ("accuracy", "macro_f1", "mcc") + (("f1",) if labels is not None and len(labels) == 2 else ())
+
     def score(self, examples, features, outputs, labels):
         return classification_metrics(self.targets(examples, labels),
-                                      self.document_logits(examples, features, outputs).argmax(-1))
+                                      self.document_logits(examples, features, outputs).argmax(-1), label_names=labels)
+
+    def write_report(self, report_dir, examples, features, outputs, labels, metrics) -> list[str]:
+        """Also the confusion matrix (rows: true labels, columns: predicted), as JSON and PNG."""
+        written = super().write_report(report_dir, examples, features, outputs, labels, metrics)
+        predicted = self.document_logits(examples, features, outputs).argmax(-1)
+        matrix = confusion_matrix(self.targets(examples, labels), predicted, labels=list(range(len(labels))))
+        return written + write_confusion_matrix(report_dir, matrix, labels)
 
     def format_predictions(self, examples, features, outputs, labels):
         probs = softmax(self.document_logits(examples, features, outputs))

@@ -176,8 +176,11 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto") -> Lo
     return LoadedModel(task, tokenizer, model.labels, config, graph_forward(model), "tensorflow", model)
 
 
-def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", **read_options) -> dict:
-    """Scores a fine-tuned model on a labelled file; the task's metrics as a dict."""
+def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", report_dir: str | None = None,
+             **read_options) -> dict:
+    """Scores a fine-tuned model on a labelled file; the task's metrics as a dict. With
+    `report_dir`, also writes them there (metrics.json) with the task's extras (classify: the
+    confusion matrix as JSON and PNG)."""
     loaded = load_for_inference(model_dir, tasks, runtime)
     task = loaded.task
     given = {k: v for k, v in read_options.items() if v is not None}
@@ -186,7 +189,11 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
     task.fit_lengths(loaded.config, model_dir)
     examples = task.read(data_file, labels=loaded.labels)
     features = task.featurize(examples, loaded.tokenizer, loaded.labels)
-    return task.score(examples, features, run_model(loaded.forward, features, task.per_token), loaded.labels)
+    outputs = run_model(loaded.forward, features, task.per_token)
+    metrics = task.score(examples, features, outputs, loaded.labels)
+    if report_dir:
+        task.write_report(report_dir, examples, features, outputs, loaded.labels, metrics)
+    return metrics
 
 
 def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, str]], tasks: dict,

@@ -74,6 +74,9 @@ class MultiLabelTask(ClassifyTask):
                 examples = name_labels(examples, names)  # so does an unknown id or name
         return examples
 
+    def metric_names(self, labels):
+        return ("micro_f1", "macro_f1", "exact_match")
+
     def labels_from(self, examples):
         if self.options["label_names"]:  # every named label, also those the training set lacks
             return read_label_names(self.options["label_names"])

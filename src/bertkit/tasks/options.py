@@ -25,6 +25,7 @@ class FinetuneOptions:
     freeze_encoder: bool = False
     freeze_layers: int = 0  # embeddings + the lowest N blocks
     patience: int | None = None  # epochs without dev improvement before stopping
+    metric: str | None = None  # the dev metric that picks the best epoch; None: the task's own
     seed: int = 0
     max_steps: int | None = None
     progress: bool = True

@@ -30,6 +30,9 @@ class RegressionTask(ClassifyTask):
     def num_outputs(cls, labels):
         return 1
 
+    def metric_names(self, labels):
+        return ("pearson", "spearman")  # not mse: lower is better
+
     @classmethod
     def hf_config(cls, labels):
         # HF reads num_labels from id2label: one output, named as HF names it.

@@ -179,6 +179,24 @@ class Task(abc.ABC):
     def score(self, examples: list, features: dict, outputs: dict, labels) -> dict:
         """The task's metrics of the model outputs (numpy, in feature order) against the examples."""
 
+    def metric_names(self, labels: list[str] | None) -> tuple[str, ...]:
+        """The dev metrics that may pick the best epoch (`--metric`; higher is better)."""
+        return tuple(dict.fromkeys((self.metric, *self.report_metrics)))
+
+    def write_report(self, report_dir: str, examples: list, features: dict, outputs: dict, labels,
+                     metrics: dict) -> list[str]:
+        """Writes what `bertkit evaluate --report-dir` keeps (metrics.json here; tasks add more, e.g.
+        classify's confusion matrix); returns the paths written."""
+        import json
+        import os
+
+        os.makedirs(report_dir, exist_ok=True)
+        path = os.path.join(report_dir, "metrics.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        return [path]
+
     def calibrate(self, examples: list, features: dict, outputs: dict, labels) -> dict:
         """Options tuned on the dev outputs of the best model after training (e.g. decision
         thresholds); finetune saves them with the model. Default: none."""
