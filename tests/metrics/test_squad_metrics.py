@@ -123,6 +123,29 @@ def ref_evaluate_v2(dataset, preds):
     return out
 
 
+def ref_find_best_thresh(preds, scores, na_probs, qid_to_has_ans):
+    num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
+    cur_score = num_no_ans
+    best_score = cur_score
+    best_thresh = 0.0
+    qid_list = sorted(na_probs, key=lambda k: na_probs[k])
+    for i, qid in enumerate(qid_list):
+        if qid not in scores:
+            continue
+        if qid_to_has_ans[qid]:
+            diff = scores[qid]
+        else:
+            if preds[qid]:
+                diff = -1
+            else:
+                diff = 0
+        cur_score += diff
+        if cur_score > best_score:
+            best_score = cur_score
+            best_thresh = na_probs[qid]
+    return 100.0 * best_score / len(scores), best_thresh
+
+
 # --- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -209,3 +232,39 @@ def test_v2_equal_to_official(dataset):
     assert ours.pop("exact_match") == pytest.approx(ref.pop("exact"))
     assert ours == pytest.approx(ref)
     assert ref["NoAns_total"] == len(qas[::4]) and 0 < ref["NoAns_exact"] < 100
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_null_threshold_search_equals_official_best_f1_thresh(shared_data, seed):
+    """On the real SQuAD 2.0 questions: best span texts near the gold (or distractors for the
+    unanswerable ones) and distinct random null score diffs; bertkit's search gives the official
+    script's best_f1 and best_f1_thresh (its na_probs are our diffs)."""
+    from bertkit.metrics.squad import best_null_threshold
+
+    with open(shared_data / "squad2" / "dev-v2.0-cs224n.articles00-09_13.json") as f:
+        dataset = json.load(f)["data"]
+    rng = np.random.default_rng(seed)
+    spans, diffs = {}, {}
+    for article in dataset:
+        for p in article["paragraphs"]:
+            for qa in p["qas"]:
+                source = qa["answers"] or qa.get("plausible_answers") or [{"text": ""}]
+                span = perturb([a["text"] for a in source], p["context"], rng)
+                # a span that normalises to nothing ("The ,") is no answer to the metric but an answer to
+                # the official search, which looks at the raw text: keep such spans out of the comparison
+                spans[qa["id"]] = span if ref_normalize_answer(span) else "x"
+                # answerable questions lean negative (answer), unanswerable positive (null)
+                diffs[qa["id"]] = float(rng.normal(-1.0 if qa["answers"] else 1.0, 2.0))
+    gold = {qa["id"]: [a["text"] for a in qa["answers"]]
+            for article in dataset for p in article["paragraphs"] for qa in p["qas"]}
+    qid_to_has_ans = {q: bool(a) for q, a in gold.items()}
+    f1_scores = {}
+    for q, answers in gold.items():
+        golds = [a for a in answers if ref_normalize_answer(a)] or [""]
+        f1_scores[q] = max(ref_compute_f1(a, spans[q]) for a in golds)
+    want_f1, want_thresh = ref_find_best_thresh(spans, f1_scores, diffs, qid_to_has_ans)
+    threshold, best_f1 = best_null_threshold(gold, spans, diffs)
+    assert (threshold, best_f1) == pytest.approx((want_thresh, want_f1), abs=1e-9)
+    # applying the threshold scores that F1 with the metric itself
+    predictions = {q: spans[q] if diffs[q] <= threshold else "" for q in gold}
+    assert M.squad_v2_metrics(gold, predictions)["f1"] == pytest.approx(best_f1, abs=1e-9)

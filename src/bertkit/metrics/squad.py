@@ -10,6 +10,8 @@ scores are also broken down into HasAns (answerable) and NoAns questions.
 
 from __future__ import annotations
 
+import numpy as np
+
 import collections
 import re
 import string
@@ -88,3 +90,31 @@ def squad_v2_metrics(gold: Mapping[str, Sequence[str]], predictions: Mapping[str
         out[f"{prefix}f1"] = 100.0 * sum(f1[q] for q in qids) / n
         out[f"{prefix}total"] = float(len(qids))
     return out
+
+
+def best_null_threshold(gold: Mapping[str, Sequence[str]], span_answers: Mapping[str, str],
+                        null_diffs: Mapping[str, float]) -> tuple[float, float]:
+    """The no-answer threshold with the best overall F1, as the official evaluate-v2.0.py searches
+    it (`find_best_thresh`, its `best_f1_thresh`): a question is answered with its best span when
+    its null score diff (null score - best span score) is at most the threshold, else with "".
+
+    Args: gold qid -> answer texts (empty: unanswerable); span_answers qid -> the best non-null
+    span ("" if there is none); null_diffs qid -> null score - best span score (inf without a span).
+    Returns (threshold, best F1 in percent). Questions with equal diffs are switched together (the
+    official script walks them one by one and may stop between two of them). If answering no
+    question is best, the threshold is just below the smallest diff.
+    """
+    qids = sorted((q for q in gold if np.isfinite(null_diffs.get(q, np.inf))), key=lambda q: null_diffs[q])
+    score = best = float(sum(1 for answers in gold.values() if not answers))  # all answered "" first
+    threshold = (null_diffs[qids[0]] - 1.0) if qids else 0.0
+    for i, qid in enumerate(qids):
+        answers = gold[qid]
+        if answers:
+            golds = [a for a in answers if normalize_answer(a)] or [""]
+            score += max(_v2_f1(a, span_answers[qid]) for a in golds)
+        elif span_answers[qid]:
+            score -= 1.0
+        last_of_tie = i + 1 == len(qids) or null_diffs[qids[i + 1]] != null_diffs[qid]
+        if last_of_tie and score > best:
+            best, threshold = score, float(null_diffs[qid])
+    return threshold, 100.0 * best / max(len(gold), 1)

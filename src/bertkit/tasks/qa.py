@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..data.squad import SquadExample, answers_by_id, featurize_squad, postprocess_squad, read_squad
-from ..metrics.squad import squad_v1_metrics, squad_v2_metrics
+from ..metrics.squad import best_null_threshold, squad_v1_metrics, squad_v2_metrics
 from .task import Task, register
 
 
@@ -67,16 +67,33 @@ class QaTask(Task):
         return featurize_squad(examples, tokenizer, max_length=o["max_length"], doc_stride=o["doc_stride"],
                                max_query_length=o["max_query_length"])
 
-    def answers(self, examples, features, outputs):
+    def answers(self, examples, features, outputs, null_score_diff_threshold=None):
         o = self.options
+        threshold = o["null_score_diff_threshold"] if null_score_diff_threshold is None else null_score_diff_threshold
         return postprocess_squad(examples, features, outputs["start_logits"], outputs["end_logits"],
                                  n_best_size=o["n_best_size"], max_answer_length=o["max_answer_length"],
-                                 version_2=o["version_2"], null_score_diff_threshold=o["null_score_diff_threshold"])
+                                 version_2=o["version_2"], null_score_diff_threshold=threshold)
 
     def score(self, examples, features, outputs, labels):
         predictions = {qid: r["answer"] for qid, r in self.answers(examples, features, outputs).items()}
-        metric = squad_v2_metrics if self.options["version_2"] else squad_v1_metrics
-        return metric(answers_by_id(examples), predictions)
+        if not self.options["version_2"]:
+            return squad_v1_metrics(answers_by_id(examples), predictions)
+        metrics = squad_v2_metrics(answers_by_id(examples), predictions)
+        threshold, best_f1 = self._null_search(examples, features, outputs)
+        return {**metrics, "best_f1": best_f1, "best_f1_thresh": threshold}
+
+    def _null_search(self, examples, features, outputs) -> tuple[float, float]:
+        """(threshold, F1) of the official v2.0 best_f1_thresh search on these outputs."""
+        spans = self.answers(examples, features, outputs, null_score_diff_threshold=float("inf"))
+        diffs = {q: r["null_score"] - r["score"] if r["start"] >= 0 else float("inf") for q, r in spans.items()}
+        return best_null_threshold(answers_by_id(examples), {q: r["answer"] for q, r in spans.items()}, diffs)
+
+    def calibrate(self, examples, features, outputs, labels) -> dict:
+        """SQuAD 2.0: the null score diff threshold with the best dev F1 (the official script's
+        best_f1_thresh), saved with the model for evaluate, predict and the export."""
+        if not self.options["version_2"]:
+            return {}
+        return {"null_score_diff_threshold": self._null_search(examples, features, outputs)[0]}
 
     def format_predictions(self, examples, features, outputs, labels):
         results = self.answers(examples, features, outputs)
