@@ -10,7 +10,12 @@ padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores
   classify  accuracy (%)
   ner       entity F1 (%), seqeval default mode (conlleval-compatible), as `bertkit evaluate`
   qa        SQuAD v1.1 exact match / F1 (%), the official normalisation; windows step
-            --doc-stride tokens over the context, as in google-research/bert and bertkit
+            --doc-stride tokens over the context, as in google-research/bert and bertkit. A SQuAD
+            2.0 file (questions with is_impossible) trains those on [CLS] and is scored as the
+            official evaluate-v2.0.py scores it with its na_prob search: the null score diff
+            (min over windows of the [CLS] score minus the best span's) per question, the
+            threshold with the best F1 (best_f1_thresh), and exact / F1 overall, HasAns and NoAns
+            at that threshold
   multiple-choice  accuracy (%) on CommonsenseQA JSON Lines (BertForMultipleChoice, one
             `[CLS] stem [SEP] choice [SEP]` per choice, longest_first truncation)
   regression  Pearson / Spearman (scipy) of a 1-unit head trained with MSE
@@ -116,7 +121,8 @@ def read_squad(path, articles):
     with open(path, encoding="utf-8") as f:
         data = json.load(f)["data"][first:last + 1]
     return [{"id": qa["id"], "question": qa["question"], "context": p["context"],
-             "answers": [(a["text"], a["answer_start"]) for a in qa["answers"]]}
+             "answers": [(a["text"], a["answer_start"]) for a in qa["answers"]],
+             "impossible": bool(qa.get("is_impossible"))}
             for article in data for p in article["paragraphs"] for qa in p["qas"]]
 
 
@@ -184,10 +190,10 @@ def qa_features(tokenizer, examples, max_length, doc_stride, max_query_length):
             first = len(question) + 2  # position of the window's first context token
             feature = {"input_ids": input_ids, "token_type_ids": [0] * first + [1] * (len(window) + 1),
                        "example": ei, "offsets": [None] * first + [offsets[j] for j in window] + [None]}
-            text, char_start = ex["answers"][0]
+            s = e = 0  # [CLS]: the answer is not in this window (or there is none: SQuAD 2.0)
+            text, char_start = ex["answers"][0] if ex["answers"] else ("", -1)
             char_end = char_start + len(text)
-            s = e = 0  # [CLS]: the answer is not in this window
-            if offsets[window[0]][0] <= char_start and offsets[window[-1]][1] >= char_end:
+            if char_start >= 0 and offsets[window[0]][0] <= char_start and offsets[window[-1]][1] >= char_end:
                 s = first + next(k for k, j in enumerate(window) if offsets[j][1] > char_start)
                 e = first + max(k for k, j in enumerate(window) if offsets[j][0] < char_end)
             feature["start_positions"], feature["end_positions"] = s, e
@@ -296,10 +302,15 @@ def squad_scores(examples, predictions):
     return {"exact_match": 100 * em / len(examples), "f1": 100 * f1 / len(examples)}
 
 
-def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answer_length=30):
+def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answer_length=30, nulls=None):
+    """Best span text per question id; with `nulls` (a dict), fills nulls[id] = the minimum over
+    the question's windows of start_logits[0] + end_logits[0] (google-research's null score)."""
     best = {}
     for f, s_logits, e_logits in zip(features, start_logits, end_logits):
         offsets = f["offsets"]
+        if nulls is not None:
+            qid = examples[f["example"]]["id"]
+            nulls[qid] = min(nulls.get(qid, np.inf), float(s_logits[0] + e_logits[0]))
         starts = np.argsort(s_logits)[::-1][:n_best]
         ends = np.argsort(e_logits)[::-1][:n_best]
         for s in starts:
@@ -310,8 +321,42 @@ def qa_answers(examples, features, start_logits, end_logits, n_best=20, max_answ
                 score = s_logits[s] + e_logits[e]
                 if f["example"] not in best or score > best[f["example"]][0]:
                     best[f["example"]] = (score, offsets[s][0], offsets[e][1])
+    if nulls is not None:  # null score diff: null - best span (inf without a span)
+        for i, ex in enumerate(examples):
+            nulls[ex["id"]] = nulls[ex["id"]] - best[i][0] if i in best else np.inf
     return {ex["id"]: ex["context"][best[i][1]:best[i][2]] if i in best else ""
             for i, ex in enumerate(examples)}
+
+
+def v2_compute_f1(gold, prediction):
+    """evaluate-v2.0.py's compute_f1: empty answers agree only with empty answers."""
+    gold_tokens, pred_tokens = normalize_answer(gold).split(), normalize_answer(prediction).split()
+    if not gold_tokens or not pred_tokens:
+        return float(gold_tokens == pred_tokens)
+    return squad_f1(prediction, gold)
+
+
+def squad_v2_scores(examples, spans, diffs):
+    """evaluate-v2.0.py with its na_prob file = the null score diffs: find_best_thresh on F1, then
+    exact / F1 overall, HasAns and NoAns with that threshold applied."""
+    golds = {ex["id"]: [t for t, _ in ex["answers"] if normalize_answer(t)] or [""] for ex in examples}
+    has_ans = {ex["id"]: not ex["impossible"] for ex in examples}
+    f1 = {q: max(v2_compute_f1(g, spans[q]) for g in golds[q]) for q in golds}
+    score = best = sum(1 for q in has_ans if not has_ans[q])  # find_best_thresh, as the official script
+    thresh = -np.inf  # answering nothing (the official 0.0 means that for its na_probs in [0, 1])
+    for q in sorted(diffs, key=lambda k: diffs[k]):
+        score += f1[q] if has_ans[q] else (-1 if spans[q] else 0)
+        if score > best:
+            best, thresh = score, diffs[q]
+    final = {q: spans[q] if diffs[q] <= thresh else "" for q in golds}
+    exact = {q: max(float(normalize_answer(g) == normalize_answer(final[q])) for g in golds[q]) for q in golds}
+    f1 = {q: max(v2_compute_f1(g, final[q]) for g in golds[q]) for q in golds}
+    out = {"best_f1": 100.0 * best / len(golds), "best_f1_thresh": thresh}
+    for prefix, qids in (("", list(golds)), ("HasAns_", [q for q in golds if has_ans[q]]),
+                         ("NoAns_", [q for q in golds if not has_ans[q]])):
+        out[prefix + ("exact_match" if not prefix else "exact")] = 100.0 * sum(exact[q] for q in qids) / len(qids)
+        out[prefix + "f1"] = 100.0 * sum(f1[q] for q in qids) / len(qids)
+    return out
 
 
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -476,6 +521,10 @@ def evaluate(args, model, dev, label_list, reference):
             gold.append(tags)
         return {name: 100 * fn(gold, pred) for name, fn in
                 (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
+    if any(ex["impossible"] for ex in reference):
+        diffs = {}
+        spans = qa_answers(reference, dev, outputs["start_logits"], outputs["end_logits"], nulls=diffs)
+        return squad_v2_scores(reference, spans, diffs)
     answers = qa_answers(reference, dev, outputs["start_logits"], outputs["end_logits"])
     return squad_scores(reference, answers)
 

@@ -27,6 +27,7 @@ MODULE_COMMANDS = {
     "tasks/embedding.py": ["finetune", "evaluate"],
     "config.py": ["finetune", "evaluate", "export"],
     "data/classification.py": ["finetune", "evaluate"],
+    "tasks/classify.py": ["finetune", "evaluate"],
     "quickstart/pipeline.py": ["quickstart"],
     "hub.py": ["finetune", "evaluate", "predict", "embed", "search", "export", "serve", "pretrain"],
 }

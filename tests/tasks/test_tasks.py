@@ -43,6 +43,10 @@ def test_finetune_lowers_loss_and_saves_hf_model(task, train, dev, extra, tiny_d
                 "qa": {"exact_match", "f1"}}[task]
     assert expected <= set(metrics)
     evaluated = json.loads(run_cli("evaluate", "--model", out, "--data", data / dev, *extra).strip().splitlines()[-1])
+    per_class = evaluated.pop("per_class", {})
+    assert per_class.keys() == metrics.get("per_class", {}).keys()
+    for name, scores in metrics.pop("per_class", {}).items():
+        assert per_class[name] == pytest.approx(scores)
     assert evaluated == pytest.approx(metrics)
     check_transformers_agrees(task, out)
 

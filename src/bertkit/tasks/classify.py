@@ -41,6 +41,7 @@ class ClassifyTask(Task):
 
     def __init__(self, **options):
         super().__init__(**options)
+        self.class_weight: dict[str, float] | None = None  # {label: weight}, set by read(train=True)
         if self.options.get("class_weights") and self.name != "classify":
             raise ValueError(f"--class-weights applies to classify (one label per text), not {self.name}")
 
@@ -98,7 +99,7 @@ class ClassifyTask(Task):
         if examples[0].label is not None:
             rows = features.get("example_index", np.arange(len(examples)))
             features["labels"] = self.targets(examples, labels)[rows]
-            if getattr(self, "class_weight", None):
+            if self.class_weight:
                 features["weight"] = np.array([self.class_weight[examples[i].label] for i in rows], np.float32)
         return features
 
