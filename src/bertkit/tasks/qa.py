@@ -75,25 +75,31 @@ class QaTask(Task):
                                  version_2=o["version_2"], null_score_diff_threshold=threshold)
 
     def score(self, examples, features, outputs, labels):
-        predictions = {qid: r["answer"] for qid, r in self.answers(examples, features, outputs).items()}
         if not self.options["version_2"]:
+            predictions = {qid: r["answer"] for qid, r in self.answers(examples, features, outputs).items()}
             return squad_v1_metrics(answers_by_id(examples), predictions)
-        metrics = squad_v2_metrics(answers_by_id(examples), predictions)
-        threshold, best_f1 = self._null_search(examples, features, outputs)
-        return {**metrics, "best_f1": best_f1, "best_f1_thresh": threshold}
+        # One decoding serves both: the best spans with their null score diffs give the answers at
+        # the saved threshold (postprocess_squad's rule) and the official threshold search.
+        spans, diffs = self._spans_and_diffs(examples, features, outputs)
+        limit = self.options["null_score_diff_threshold"]
+        predictions = {q: r["answer"] if diffs[q] <= limit else "" for q, r in spans.items()}
+        threshold, best_f1 = best_null_threshold(answers_by_id(examples), _texts(spans), diffs)
+        return {**squad_v2_metrics(answers_by_id(examples), predictions), "best_f1": best_f1,
+                "best_f1_thresh": threshold}
 
-    def _null_search(self, examples, features, outputs) -> tuple[float, float]:
-        """(threshold, F1) of the official v2.0 best_f1_thresh search on these outputs."""
+    def _spans_and_diffs(self, examples, features, outputs) -> tuple[dict, dict]:
+        """Each question's best non-null span and its null score diff (null - span; inf without a span)."""
         spans = self.answers(examples, features, outputs, null_score_diff_threshold=float("inf"))
         diffs = {q: r["null_score"] - r["score"] if r["start"] >= 0 else float("inf") for q, r in spans.items()}
-        return best_null_threshold(answers_by_id(examples), {q: r["answer"] for q, r in spans.items()}, diffs)
+        return spans, diffs
 
     def calibrate(self, examples, features, outputs, labels) -> dict:
         """SQuAD 2.0: the null score diff threshold with the best dev F1 (the official script's
         best_f1_thresh), saved with the model for evaluate, predict and the export."""
         if not self.options["version_2"]:
             return {}
-        return {"null_score_diff_threshold": self._null_search(examples, features, outputs)[0]}
+        spans, diffs = self._spans_and_diffs(examples, features, outputs)
+        return {"null_score_diff_threshold": best_null_threshold(answers_by_id(examples), _texts(spans), diffs)[0]}
 
     def format_predictions(self, examples, features, outputs, labels):
         results = self.answers(examples, features, outputs)
@@ -116,6 +122,10 @@ class QaTask(Task):
                 raise ValueError(f"{where}: expected 'question<TAB>context'")
             examples.append(SquadExample(qid=str(i), question=question, context=context))
         return examples
+
+
+def _texts(spans: dict) -> dict:
+    return {q: r["answer"] for q, r in spans.items()}
 
 
 def parse_articles(spec):
