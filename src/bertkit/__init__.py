@@ -26,6 +26,8 @@ def __getattr__(name: str):
     # The Keras model classes import TensorFlow; they load on first use, so `import bertkit` (and the
     # commands that run without TensorFlow) stay light.
     lazy = {"BertTextClassifier": ".model.text_classifier", "BertPreprocessor": ".model.preprocessor",
+            "BertTokenClassifier": ".model.keras_tasks", "BertQuestionAnswerer": ".model.keras_tasks",
+            "BertMultipleChoice": ".model.keras_tasks",
             "BertEncoder": ".model.encoder"}
     if name in lazy:
         import importlib

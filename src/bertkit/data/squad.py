@@ -61,7 +61,7 @@ def read_squad(path: str | os.PathLike, *, skip_bad_answers: bool = False,
         for p, paragraph in enumerate(article.get("paragraphs", ())):
             try:
                 for qa in paragraph.get("qas", ()):
-                    example, bad_answers = _parse_question(qa, paragraph["context"],
+                    example, bad_answers = parse_question(qa, paragraph["context"],
                                                            article.get("title", ""))
                     bad += bad_answers
                     if example is not None:
@@ -90,7 +90,7 @@ def _load_articles(path) -> list[dict]:
     return dataset["data"]
 
 
-def _parse_question(qa: dict, context: str, title: str):
+def parse_question(qa: dict, context: str, title: str):
     """(SquadExample or None if no valid answer is left, list of bad answer descriptions)."""
     impossible = bool(qa.get("is_impossible", False))
     good, bad = [], []

@@ -18,18 +18,16 @@ weights (tests/model/test_text_classifier.py).
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ..tasks.options import FinetuneOptions
 from .encoder import BertEncoder
+from .keras_training import DEFAULTS as _DEFAULTS
+from .keras_training import EngineTraining
 from .models import BertForSequenceClassification
 from .preprocessor import BertPreprocessor
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneOptions)}
 # HF's BertForSequenceClassification `problem_type` -> the bertkit task trained and saved.
 PROBLEM_TYPES = {"single_label_classification": "classify", "multi_label_classification": "multilabel",
                  "regression": "regression"}
@@ -43,7 +41,7 @@ def task_of(problem_type: str) -> str:
 
 
 @keras.saving.register_keras_serializable(package="bertkit")
-class BertTextClassifier(keras.Model):
+class BertTextClassifier(EngineTraining, keras.Model):
     """A BERT text classifier that takes raw strings (or `(texts, text_pairs)` for pair tasks).
 
     Args:
@@ -84,7 +82,6 @@ class BertTextClassifier(keras.Model):
             task_model.labels = list(labels)
         self.task_model = task_model
         self.preprocessor = preprocessor
-        self._auto_optimizer = None
         # clf(["a text", ...]) works as clf(tf.constant([...])) does: strings are not converted.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
@@ -162,57 +159,19 @@ class BertTextClassifier(keras.Model):
 
     # --- Keras training API with raw strings ---------------------------------------------------
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate: float | None = None,
-                warmup_ratio: float | None = None, weight_decay: float | None = None, **kwargs):
-        """Keras compile with the fine-tuning engine's defaults for "auto":
-        optimizer: bertkit AdamW (torch's update), `learning_rate` (5e-5) warmed up linearly over
-          `warmup_ratio` (0.1) of each fit call's steps, then decayed linearly to 0; `weight_decay`
-          (0.01) except LayerNorm and biases; gradients clipped to global norm 1.0. The schedule
-          needs the number of steps, so each `fit` call builds it anew (and fresh Adam moments).
-        loss: cross-entropy on the logits (softmax for single-label, a sigmoid per class for
-          multi-label) or mean squared error (regression), as HF's problem types; metrics: accuracy,
-          per-label accuracy at probability 0.5, or Pearson correlation.
-        Any other value is passed to keras.Model.compile as is."""
-        if loss == "auto":
-            loss = {"single_label_classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    "multi_label_classification": keras.losses.BinaryCrossentropy(from_logits=True),
-                    "regression": keras.losses.MeanSquaredError()}[self.problem_type]
-        if metrics == "auto":
-            metrics = {"single_label_classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                       # a label is predicted when its probability reaches 0.5, i.e. its logit 0
-                       "multi_label_classification": [keras.metrics.BinaryAccuracy(name="label_accuracy",
-                                                                                   threshold=0.0)],
-                       "regression": [keras.metrics.PearsonCorrelation(name="pearson")]}[self.problem_type]
-        self._auto_optimizer = None
-        if optimizer == "auto":
-            self._auto_optimizer = {
-                "learning_rate": _DEFAULTS["learning_rate"] if learning_rate is None else learning_rate,
-                "warmup_ratio": _DEFAULTS["warmup_ratio"] if warmup_ratio is None else warmup_ratio,
-                "weight_decay": _DEFAULTS["weight_decay"] if weight_decay is None else weight_decay}
-            optimizer = self._make_optimizer(total_steps=1)
-        self._compile_args = dict(loss=loss, metrics=metrics, **kwargs)
-        super().compile(optimizer=optimizer, **self._compile_args)
+    def _default_loss(self):
+        """Cross-entropy on the logits (softmax for single-label, a sigmoid per class for
+        multi-label) or mean squared error (regression), as HF's problem types."""
+        return {"single_label_classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "multi_label_classification": keras.losses.BinaryCrossentropy(from_logits=True),
+                "regression": keras.losses.MeanSquaredError()}[self.problem_type]
 
-    def get_compile_config(self):
-        if self._auto_optimizer is not None:  # a `.keras` file records compile()'s own arguments
-            return {"auto_optimizer": self._auto_optimizer}
-        return super().get_compile_config()
-
-    def compile_from_config(self, config):
-        if "auto_optimizer" in config:
-            self.compile(**config["auto_optimizer"])
-            self.optimizer.build(self.trainable_variables)  # so the saved optimizer state loads into it
-        else:
-            super().compile_from_config(config)
-
-    def _make_optimizer(self, total_steps: int):
-        from ..training.optimizer import OptimizerConfig, create_optimizer
-
-        auto = self._auto_optimizer
-        return create_optimizer(OptimizerConfig(learning_rate=auto["learning_rate"],
-                                                warmup_steps=int(auto["warmup_ratio"] * total_steps),
-                                                total_steps=total_steps, weight_decay=auto["weight_decay"]),
-                                clip_in_optimizer=True)
+    def _default_metrics(self):
+        """Accuracy, per-label accuracy at probability 0.5, or Pearson correlation."""
+        return {"single_label_classification": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                # a label is predicted when its probability reaches 0.5, i.e. its logit 0
+                "multi_label_classification": [keras.metrics.BinaryAccuracy(name="label_accuracy", threshold=0.0)],
+                "regression": [keras.metrics.PearsonCorrelation(name="pearson")]}[self.problem_type]
 
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, validation_data=None,
             shuffle: bool = True, **kwargs):
@@ -224,13 +183,7 @@ class BertTextClassifier(keras.Model):
         data = self._dataset(x, y, batch_size, shuffle)
         if validation_data is not None:
             validation_data = self._dataset(*_unpack(validation_data), batch_size, False)
-        if self._auto_optimizer is not None:
-            steps = int(data.cardinality())
-            if steps < 0:
-                raise ValueError("fit with compile()'s default schedule needs a dataset of known length "
-                                 "(its number of steps sets the warmup and decay)")
-            steps_per_epoch = kwargs.get("steps_per_epoch") or steps
-            super().compile(optimizer=self._make_optimizer(max(1, steps_per_epoch * epochs)), **self._compile_args)
+        self._schedule_fit(data, epochs, kwargs.get("steps_per_epoch"))
         return super().fit(data, epochs=epochs, validation_data=validation_data, shuffle=False, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, **kwargs):

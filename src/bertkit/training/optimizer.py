@@ -64,6 +64,16 @@ class AdamW(keras.optimizers.AdamW):
     def _apply_weight_decay(self, variables):
         pass  # folded into the update, with the step's scalars
 
+    def _clip_gradients(self, grads):
+        """Keras' clipping, on dense gradients. The embedding tables' gradients come from the tape
+        as IndexedSlices with one slice per token occurrence; Keras' global norm squares those
+        slices one by one, so a token seen twice in a batch counts as g1^2 + g2^2 instead of
+        (g1 + g2)^2, and `fit` clipped by a different norm than torch's clip_grad_norm_ and the
+        Trainer (which densifies first). Only `global_clipnorm` reads them (clip_in_optimizer)."""
+        if self.global_clipnorm:
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super()._clip_gradients(grads)
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """Keras' TensorFlow update step, with the step's scalars computed once (in each replica's
         context, where the learning rate lives) instead of once per weight."""
