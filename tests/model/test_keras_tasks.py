@@ -224,9 +224,8 @@ def test_multiple_choice_saves_loads_and_chooses_as_bertkit_predict(tmp_path, st
 
     (questions, choices), answers = data["mc"]
     mc = bertkit.BertMultipleChoice.from_pretrained(starts["multiple-choice"], max_length=64)
-    mc.compile(learning_rate=LR)
-    history = mc.fit((questions, choices), answers, batch_size=8, epochs=1, verbose=0)
-    assert "accuracy" in history.history
+    history = mc.fit((questions, choices), answers, batch_size=8, epochs=1, verbose=0)  # compile()'s defaults
+    assert "accuracy" in history.history and mc._auto_optimizer["learning_rate"] == 5e-5
     logits = mc.predict((questions, choices))
     assert logits.shape == (16, 5)
 

@@ -171,7 +171,8 @@ class _FeaturizedTaskModel(EngineTraining, keras.Model):
         tf.data.Dataset of (encoder inputs, Keras targets). Batches of `batch_size` (32) rows
         (feature rows: a long text's windows are rows of their own), shuffled with `seed`
         (FinetuneOptions' default) as `bertkit finetune --seed` shuffles them.
-        `validation_data`: (x, y) in the same forms."""
+        `validation_data`: (x, y) in the same forms. Without a `compile()` call first, compile()'s
+        defaults are used."""
         data = self._dataset(x, y, batch_size, shuffle, seed)
         if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
             validation_data = self._dataset(*validation_data, batch_size)
@@ -181,6 +182,7 @@ class _FeaturizedTaskModel(EngineTraining, keras.Model):
     def evaluate(self, x=None, y=None, batch_size: int | None = None, **kwargs):
         """keras.Model.evaluate (the loss and compiled metrics) on the forms `fit` takes. The task's
         own metrics (seqeval entity F1, SQuAD EM/F1, accuracy) come from `score`."""
+        self._ensure_compiled()
         return super().evaluate(self._dataset(x, y, batch_size), **kwargs)
 
     def predict(self, x, batch_size: int | None = None, **kwargs):
@@ -241,6 +243,14 @@ class BertTokenClassifier(_FeaturizedTaskModel):
     overlapping windows, each word tagged from the window where it has the most context.
     Call / `predict`: float32 logits [rows, seq, num_tags]. Default loss: cross-entropy over the
     tagged pieces (bertkit.losses.TokenClassificationLoss); metric: accuracy over tagged pieces.
+    Raises ValueError naming the sentence (`x[i]`) for words and tags that do not line up, or a tag
+    not among `labels`.
+
+    Example:
+      >>> tagger = BertTokenClassifier.from_pretrained(path, labels=["O", "B-PER", "I-PER"])  # doctest: +SKIP
+      >>> tagger.compile(); tagger.fit([["Ada", "wrote"]], [["B-PER", "O"]], epochs=2)  # doctest: +SKIP
+      >>> tagger.predict_tags([["Ada", "smiled"]])  # doctest: +SKIP
+      [['B-PER', 'O']]
     """
 
     task_name = "ner"
@@ -309,6 +319,15 @@ class BertQuestionAnswerer(_FeaturizedTaskModel):
     Contexts longer than a window are read in windows `doc_stride` pieces apart.
     Call / `predict`: float32 [rows, seq, 2], start and end logits. Default loss: (CE(start) +
     CE(end)) / 2 (bertkit.losses.SpanLoss); no per-batch metric (`score` gives EM and F1).
+    Raises ValueError naming the question (`y[i]`) when an answer's text is not at its
+    answer_start in the context.
+
+    Example:
+      >>> qa = BertQuestionAnswerer.from_pretrained(path)  # doctest: +SKIP
+      >>> context = "The Eiffel Tower was completed in 1889."
+      >>> qa.compile(); qa.fit((["When?"], [context]), [{"text": "1889", "answer_start": 34}])  # doctest: +SKIP
+      >>> qa.predict_answers(["When was it completed?"], [context])  # doctest: +SKIP
+      [{'answer': '1889', 'start': 34, 'end': 38, 'score': 9.1}]
     """
 
     task_name = "qa"
@@ -364,7 +383,14 @@ class BertMultipleChoice(_FeaturizedTaskModel):
     x: `(questions, choices)`: a list of strings and, per question, a list of candidate answers
     (questions may have different numbers). y: the index of the right choice per question.
     Call / `predict`: float32 logits [questions, choices]. Default loss: cross-entropy over the
-    choices; metric: accuracy.
+    choices; metric: accuracy. Raises ValueError naming the question for fewer than 2 choices or an
+    answer index outside them.
+
+    Example:
+      >>> mc = BertMultipleChoice.from_pretrained(path)  # doctest: +SKIP
+      >>> mc.compile(); mc.fit((["A cat is a"], [["animal", "city"]]), [0], epochs=3)  # doctest: +SKIP
+      >>> mc.predict_choices(["A dog is a"], [["city", "animal"]])  # doctest: +SKIP
+      [{'label': 1, 'choice': 'animal', 'probabilities': [0.2, 0.8]}]
     """
 
     task_name = "multiple-choice"

@@ -71,9 +71,16 @@ class EngineTraining:
                                                 total_steps=total_steps, weight_decay=auto["weight_decay"]),
                                 clip_in_optimizer=True)
 
+    def _ensure_compiled(self) -> None:
+        """`fit` / `evaluate` on a model nobody compiled use compile()'s defaults (KerasHub's task
+        models come compiled the same way)."""
+        if not self.compiled:
+            self.compile()
+
     def _schedule_fit(self, data, epochs: int, steps_per_epoch: int | None) -> None:
         """Before a fit on `data` (a batched dataset): with compile()'s "auto" optimizer, builds it
         for this fit's number of steps. ValueError when that number is unknown."""
+        self._ensure_compiled()
         if self._auto_optimizer is None:
             return
         steps = int(data.cardinality())

@@ -178,7 +178,7 @@ class BertTextClassifier(EngineTraining, keras.Model):
         """keras.Model.fit on raw strings: `x` a list / array of texts, a `(texts, text_pairs)` pair,
         or a tf.data.Dataset of batched `(texts, labels)`; `y` class indices or label names (of
         `labels`; a Dataset's labels must be indices). `validation_data`: `(x, y)` in the same forms.
-        Batches default to 32 texts."""
+        Batches default to 32 texts. Without a `compile()` call first, compile()'s defaults are used."""
         batch_size = batch_size or _DEFAULTS["batch_size"]
         data = self._dataset(x, y, batch_size, shuffle)
         if validation_data is not None:
@@ -188,6 +188,7 @@ class BertTextClassifier(EngineTraining, keras.Model):
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, **kwargs):
         """keras.Model.evaluate on raw strings (the forms `fit` takes)."""
+        self._ensure_compiled()
         return super().evaluate(self._dataset(x, y, batch_size or _DEFAULTS["batch_size"], False), **kwargs)
 
     def predict(self, x, batch_size: int | None = None, **kwargs):
