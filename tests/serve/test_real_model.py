@@ -41,11 +41,39 @@ def test_served_export_matches_bertkit_predict(task, exports, tiny_models, real_
         assert sum(g["answer"] == w["answer"] for g, w in zip(got, want)) >= len(want) - 1
 
 
-@pytest.mark.slow
-def test_model_directory_is_served_directly(tiny_models):
-    with TestClient(create_app(Predictor.load(tiny_models["classify"]))) as client:
-        pairs = client.post("/v1/predict", json={"pairs": [["a good film", "really"]]}).json()["predictions"]
-    assert pairs == predict(tiny_models["classify"], ["a good film\treally"], TASKS)
+@pytest.mark.parametrize("task", ["classify", "ner", "qa"])
+def test_model_directory_is_served_through_the_engine(task, tiny_models, exports, real_inputs):
+    """A model directory runs on the TFLite runtime with `bertkit predict`'s answers, in the
+    records its export serves (QA with the answer's probability too)."""
+    if task == "qa":
+        body = {"questions": real_inputs["questions"][:6], "contexts": real_inputs["contexts"][:6]}
+        lines = [f"{q}\t{c}" for q, c in zip(body["questions"], body["contexts"])]
+    elif task == "ner":
+        body = {"texts": real_inputs["ner"][:12]}
+        lines = body["texts"]
+    else:
+        body = {"pairs": [list(p) for p in real_inputs["pairs"][:8]]}
+        lines = [f"{a}\t{b}" for a, b in real_inputs["pairs"][:8]]
+    engine = Predictor.load(tiny_models[task])
+    assert engine.metadata["runtime"] == "tflite" and engine.kind == task
+    with TestClient(create_app(engine, ServeOptions(max_wait_ms=1))) as client:
+        got = client.post("/v1/predict", json=body).json()["predictions"]
+        info = client.get("/v1/model").json()
+    assert info["task"] == task and info["max_length"] == engine.max_length
+    want = predict(tiny_models[task], lines, TASKS)
+    with TestClient(create_app(Predictor.load(os.path.dirname(exports[task])), ServeOptions(max_wait_ms=1))) as client:
+        exported = client.post("/v1/predict", json=body).json()["predictions"]
+    if task == "qa":
+        assert [{k: v for k, v in g.items() if k != "probability"} for g in got] == want
+        assert sum(g["answer"] == e["answer"] for g, e in zip(got, exported)) >= len(got) - 1  # see export/qa.py
+        assert all(0.0 < g["probability"] <= 1.0 for g in got if g["answer"])
+    else:
+        assert got == want
+        assert [sorted(g) for g in got] == [sorted(e) for e in exported]  # the export's record layout
+    if task == "classify":  # a TAB inside a served text is part of the text, as the export reads it
+        texts = ["a good\tfilm", "dull"]
+        assert [g["label"] for g in engine.run("texts", texts)] == \
+            [g["label"] for g in Predictor.load(tiny_models[task], runtime="tensorflow").run("texts", texts)]
 
 
 def test_preprocessor_export_is_not_servable(exports):

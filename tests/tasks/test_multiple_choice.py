@@ -185,3 +185,9 @@ def test_serve_answers_questions_with_choices(csqa_model, tmp_path):
     for row, want in zip(got, predict(str(csqa_model), lines, TASKS)):
         assert row["choice"] == want["choice"] and len(row["probabilities"]) == len(want["probabilities"])
         np.testing.assert_allclose(row["probabilities"], want["probabilities"], atol=1e-5)
+    # The model directory itself is served through the engine (TFLite): `predict`'s answers.
+    engine = Predictor.load(str(csqa_model))
+    assert engine.metadata["runtime"] == "tflite"
+    with TestClient(create_app(engine)) as client:
+        direct = client.post("/v1/predict", json={"questions": questions, "choices": choices}).json()["predictions"]
+    assert direct == predict(str(csqa_model), lines, TASKS)

@@ -20,6 +20,9 @@ INPUT_KINDS = {"texts": ("text",), "pairs": ("text", "text_pair"), "qa": ("quest
 # An encoder export is not a task: its signatures and results are described here; a task's come
 # from its description (Task.serving_signatures, Task.format_served).
 ENCODER_SIGNATURES = {"texts": "text", "pairs": "text_pair"}
+# One item per input kind: the first call of a graph (or interpreter) pays its set-up.
+WARM_UP_ITEMS = {"texts": ["warm up"], "pairs": [("warm up", "warm up")], "qa": [("warm up", "warm up")],
+                 "choices": [("warm up", ["warm up", "up"])]}
 
 
 def _format_encoder(out: dict, n: int, labels=None) -> list[dict]:
@@ -53,11 +56,22 @@ class Predictor:
         self._keep_alive = keep_alive  # the loaded SavedModel / module owning the functions
 
     @classmethod
-    def load(cls, path: str, **build_options) -> "Predictor":
-        """An export folder (its highest version), a version folder, or a model directory."""
+    def load(cls, path: str, runtime: str = "auto", **build_options):
+        """An export folder (its highest version), a version folder, or a model directory.
+
+        A fine-tuned task model directory runs through the inference engine
+        (bertkit.serve.engine.EnginePredictor: the TFLite runtime on CPUs, `bertkit predict`'s
+        answers) unless `runtime` is "tensorflow" or `build_options` shape an export; anything else
+        (exports, encoders) is served as a SavedModel built in memory."""
         from . import build_module, resolve_export
         from .saving import read_metadata
 
+        if runtime != "tensorflow" and not build_options:
+            from ..serve.engine import EnginePredictor, serves_through_engine
+            from ..tasks.inference import pick_runtime
+
+            if resolve_export(path) is None and serves_through_engine(path) and pick_runtime(runtime) == "tflite":
+                return EnginePredictor(path, runtime)
         saved = resolve_export(path)
         if saved is not None:
             import tensorflow_text  # noqa: F401  (registers the ops of the exported graph)
@@ -93,5 +107,4 @@ class Predictor:
     def warm_up(self) -> None:
         """Runs every input kind once: the first call of a graph pays its optimisation."""
         for kind in self.input_kinds:
-            self.run(kind, ["warm up"] if kind == "texts" else
-                     [("warm up", ["warm up", "up"])] if kind == "choices" else [("warm up", "warm up")])
+            self.run(kind, WARM_UP_ITEMS[kind])

@@ -97,7 +97,7 @@ def create_app(predictor, options: ServeOptions | None = None, warm_up: bool = T
 
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeOptions | None = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", runtime: str = "auto") -> None:
     """Serves `model` over HTTP until interrupted (`bertkit serve`; endpoints in bertkit.serve).
 
     Args:
@@ -105,6 +105,9 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeO
       host / port: where to listen (127.0.0.1: this machine only).
       options: limits and batching (ServeOptions: max_batch_size, max_wait_ms, max_text_chars, ...).
       log_level: uvicorn's.
+      runtime: for a fine-tuned model directory, "auto" (the TFLite runtime on CPUs, as `bertkit
+        predict`), "tflite" or "tensorflow" (the export's graph, built in memory). Exports always
+        run as SavedModels.
 
     Raises:
       FileNotFoundError / ValueError: the model cannot be loaded (before the server starts).
@@ -113,6 +116,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeO
 
     from ..export.runtime import Predictor
 
-    predictor = Predictor.load(model)
-    log.warning("serving %s (%s) on http://%s:%d", predictor.source, predictor.kind, host, port)
+    predictor = Predictor.load(model, runtime=runtime)
+    log.warning("serving %s (%s, %s) on http://%s:%d", predictor.source, predictor.kind,
+                predictor.metadata.get("runtime", "SavedModel"), host, port)
     uvicorn.run(create_app(predictor, options), host=host, port=port, log_level=log_level)

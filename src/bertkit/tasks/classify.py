@@ -158,6 +158,13 @@ class ClassifyTask(Task):
         return [{"label": outputs["label"][i].decode("utf-8"),
                  "probabilities": [round(float(p), 6) for p in outputs["probabilities"][i]]} for i in range(n)]
 
+    def examples_from_items(self, kind, items):
+        # Built directly, not as lines: a TAB inside a served text is part of the text.
+        if kind == "pairs":
+            return [ClassificationExample(text=a, text_pair=b, source=f"<request>:{i + 1}")
+                    for i, (a, b) in enumerate(items)]
+        return [ClassificationExample(text=t, source=f"<request>:{i + 1}") for i, t in enumerate(items)]
+
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]
         examples = []

@@ -18,8 +18,8 @@ import json
 
 import numpy as np
 
-from ..data.multiple_choice import (example_from_json, featurize_multiple_choice, masked_choice_logits,
-                                    read_multiple_choice_file)
+from ..data.multiple_choice import (MultipleChoiceExample, example_from_json, featurize_multiple_choice,
+                                    masked_choice_logits, read_multiple_choice_file)
 from ..metrics.classification import accuracy
 from .classify import softmax
 from .task import Task, register
@@ -91,6 +91,12 @@ class MultipleChoiceTask(Task):
         best = probabilities.argmax(-1)  # padded choices have probability 0
         return [{"label": int(best[i]), "choice": outputs["choice_texts"][i][best[i]],
                  "probabilities": [round(float(p), 6) for p in probabilities[i, :counts[i]]]} for i in range(n)]
+
+    def examples_from_items(self, kind, items):
+        if kind != "choices":
+            raise ValueError(f"multiple-choice takes (question, choices) items, not {kind}")
+        return [MultipleChoiceExample(q, tuple(choices), None, f"<request>:{i + 1}")
+                for i, (q, choices) in enumerate(items)]
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]

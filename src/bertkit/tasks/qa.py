@@ -113,6 +113,17 @@ class QaTask(Task):
                  "end": int(outputs["end"][i]), "score": round(float(outputs["score"][i]), 4),
                  "probability": round(float(outputs["probability"][i]), 4)} for i in range(n)]
 
+    def examples_from_items(self, kind, items):
+        if kind != "qa":
+            raise ValueError(f"qa takes (question, context) pairs, not {kind}")
+        return [SquadExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(items)]
+
+    def format_served_predictions(self, examples, features, outputs, labels):
+        # As the export answers: with the answer's probability among the candidate spans.
+        results = self.answers(examples, features, outputs)
+        return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4),
+                 "probability": round(float(r["probability"]), 4)} for r in (results[e.qid] for e in examples)]
+
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]
         examples = []

@@ -197,6 +197,19 @@ class Task(abc.ABC):
             f.write("\n")
         return [path]
 
+    def examples_from_items(self, kind: str, items: list) -> list:
+        """Examples of the items of one served request batch, of an input kind in
+        `serving_signatures` ("texts": strings; "pairs" / "qa": 2-tuples; "choices": (question,
+        choices)). Default: texts read as `predict` reads lines."""
+        if kind != "texts":
+            raise ValueError(f"{self.name} takes texts, not {kind}")
+        return self.examples_from_lines([str(t) for t in items])
+
+    def format_served_predictions(self, examples: list, features: dict, outputs: dict, labels) -> list[dict]:
+        """What `bertkit serve` answers for a model directory it runs through this engine: the
+        records an export of the task gives (`format_served`). Default: `format_predictions`'."""
+        return self.format_predictions(examples, features, outputs, labels)
+
     def calibrate(self, examples: list, features: dict, outputs: dict, labels) -> dict:
         """Options tuned on the dev outputs of the best model after training (e.g. decision
         thresholds); finetune saves them with the model. Default: none."""
