@@ -116,6 +116,12 @@ def export_model(model_dir: str, export_dir: str, kind: str = "auto", *, version
     Raises:
       FileExistsError: the version exists; ValueError: a length over max_position_embeddings or
       an option the kind does not take; RuntimeError: the reloaded SavedModel differs.
+
+    Example:
+      >>> path = export_model("sst2_model", "exports/sst2")  # doctest: +SKIP
+      >>> import tensorflow as tf, tensorflow_text  # doctest: +SKIP
+      >>> tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(["a fine film"]))  # doctest: +SKIP
+      {'label': <tf.Tensor: shape=(1,), dtype=string, ...>, 'probabilities': <... shape=(1, 2) ...>, ...}
     """
     import os
 

@@ -111,6 +111,11 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeO
 
     Raises:
       FileNotFoundError / ValueError: the model cannot be loaded (before the server starts).
+
+    Example:
+      >>> serve("sst2_model", port=8000)  # doctest: +SKIP
+      $ curl -s localhost:8000/v1/predict -d '{"texts": ["a fine film"]}'
+      {"predictions": [{"label": "1", "probabilities": [0.02, 0.98]}]}
     """
     import uvicorn
 

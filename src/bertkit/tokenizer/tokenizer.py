@@ -279,6 +279,14 @@ def load_tokenizer(path, revision: str | None = None, **overrides) -> BertTokeni
 
     Settings come from tokenizer_config.json (HF keys), else from tokenizer.json (HF fast
     tokenizers), else casing is inferred from the vocab, never assumed. `overrides` win.
+
+    Returns: a `BertTokenizer` (ids, offsets and word ids equal HF `tokenizers`' BertWordPiece).
+    Raises: FileNotFoundError without a vocab; bertkit.hub.HubError for an unknown Hub name.
+
+    Example:
+      >>> tok = load_tokenizer("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+      >>> tok.encode("BERT, from scratch.").tokens  # doctest: +SKIP
+      ['[CLS]', 'bert', ',', 'from', 'scratch', '.', '[SEP]']
     """
     from ..hub import resolve_model_path
 
