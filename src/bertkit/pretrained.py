@@ -236,9 +236,10 @@ def save_model(model, out_dir: str, tokenizer=None, tokenizer_dir: str | None = 
       TypeError: `model` is not a bertkit model.
 
     Example:
-      >>> model = bertkit.load_model("sentence-transformers/all-MiniLM-L6-v2", task="ner",
+      >>> name = "sentence-transformers/all-MiniLM-L6-v2"
+      >>> model = bertkit.load_model(name, task="ner",
       ...                            labels=["O", "B-PER", "I-PER"])  # doctest: +SKIP
-      >>> bertkit.save_model(model, "ner_start", tokenizer_dir=model_dir)  # doctest: +SKIP
+      >>> bertkit.save_model(model, "ner_start", tokenizer=bertkit.load_tokenizer(name))  # doctest: +SKIP
       'ner_start'
     """
     from safetensors.numpy import save_file
