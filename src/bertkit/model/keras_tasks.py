@@ -188,12 +188,8 @@ class _FeaturizedTaskModel(EngineTraining, keras.Model):
     def predict(self, x, batch_size: int | None = None, **kwargs):
         """The Keras outputs (as `call` gives them) for every feature row of `x`, numpy, in
         feature order; per-token outputs are padded to max_length with -1e4."""
-        from ..tasks.inference import run_model
-
         features = x if isinstance(x, dict) else self._features(x)[1]
-        outputs = run_model(self.task_model, features, self.task.per_token,
-                            batch_size=batch_size or DEFAULTS["batch_size"])
-        return np.asarray(self._keras_outputs(outputs))
+        return np.asarray(self._keras_outputs(self._forward(features, batch_size)))
 
     def score(self, x, y, batch_size: int | None = None) -> dict:
         """The task's metrics on labelled data, as `bertkit evaluate` reports them."""
@@ -210,12 +206,14 @@ class _FeaturizedTaskModel(EngineTraining, keras.Model):
         return tuned
 
     def _run(self, x, y=None, batch_size: int | None = None):
+        examples, features = self._features(x, y)
+        return examples, features, self._forward(features, batch_size)
+
+    def _forward(self, features: dict, batch_size: int | None) -> dict:
+        """The task model's outputs (numpy, feature order) over featurized rows (run_model)."""
         from ..tasks.inference import run_model
 
-        examples, features = self._features(x, y)
-        outputs = run_model(self.task_model, features, self.task.per_token,
-                            batch_size=batch_size or DEFAULTS["batch_size"])
-        return examples, features, outputs
+        return run_model(self.task_model, features, self.task.per_token, batch_size=batch_size or DEFAULTS["batch_size"])
 
 
 def _texts(values, what: str) -> list[str]:
@@ -288,9 +286,7 @@ class BertTokenClassifier(_FeaturizedTaskModel):
         texts = _texts(texts, "texts")
         examples = self.task.examples_from_lines(texts)
         features = self.task.featurize(examples, self.tokenizer, self.labels)
-        from ..tasks.inference import run_model
-
-        outputs = run_model(self.task_model, features, True, batch_size=batch_size or DEFAULTS["batch_size"])
+        outputs = self._forward(features, batch_size)
         return [p["entities"] for p in self.task.format_predictions(examples, features, outputs, self.labels)]
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import threading
 
 from ..tasks.base import saved_options
-from ..data.common import INFERENCE_BATCH_SIZE
-from ..tasks.inference import load_for_inference, run_model
+from ..tasks.inference import load_for_inference
 from ..tasks.task import all_tasks
 
 
@@ -59,8 +58,7 @@ class EnginePredictor:
         loaded, task = self._loaded, self._loaded.task
         with self._lock:
             examples = task.examples_from_items(kind, items)
-            features = task.featurize(examples, loaded.tokenizer, None)
-            outputs = run_model(loaded.forward, features, task.per_token, batch_size=INFERENCE_BATCH_SIZE)
+            features, outputs = loaded.outputs(examples)
             return task.format_served_predictions(examples, features, outputs, loaded.labels)
 
     def warm_up(self) -> None:

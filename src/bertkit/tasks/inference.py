@@ -119,6 +119,11 @@ class LoadedModel:
     runtime: str
     model: Any = None
 
+    def outputs(self, examples: list, batch_size: int = INFERENCE_BATCH_SIZE) -> tuple[dict, dict]:
+        """(features, outputs) of unlabelled examples: featurized by the task, run on `forward`."""
+        features = self.task.featurize(examples, self.tokenizer, None)
+        return features, run_model(self.forward, features, self.task.per_token, batch_size=batch_size)
+
 
 def pick_runtime(runtime: str) -> str:
     """"auto" -> "tensorflow" where TensorFlow sees a GPU, else "tflite". Without an NVIDIA driver
@@ -227,8 +232,7 @@ def _predict_chunk(loaded: LoadedModel, chunk, batch_size) -> list[dict]:
     records: list[dict] = []
     if filled:
         examples = task.examples_from_lines([text for _, text in filled], [where for where, _ in filled])
-        features = task.featurize(examples, loaded.tokenizer, None)
-        outputs = run_model(loaded.forward, features, task.per_token, batch_size=batch_size)
+        features, outputs = loaded.outputs(examples, batch_size)
         records = task.format_predictions(examples, features, outputs, loaded.labels)
     answers = iter(records)
     return [next(answers) if text.strip() else dict(task.blank_prediction) for _, text in chunk]
