@@ -66,13 +66,13 @@ class Predictor:
         from . import build_module, resolve_export
         from .saving import read_metadata
 
-        if runtime != "tensorflow" and not build_options:
+        saved = resolve_export(path)
+        if saved is None and runtime != "tensorflow" and not build_options:
             from ..serve.engine import EnginePredictor, serves_through_engine
             from ..tasks.inference import pick_runtime
 
-            if resolve_export(path) is None and serves_through_engine(path) and pick_runtime(runtime) == "tflite":
+            if serves_through_engine(path) and pick_runtime(runtime) == "tflite":
                 return EnginePredictor(path, runtime)
-        saved = resolve_export(path)
         if saved is not None:
             import tensorflow_text  # noqa: F401  (registers the ops of the exported graph)
 

@@ -58,8 +58,7 @@ class _FeaturizedTaskModel(EngineTraining, keras.Model):
         self.task_model = task_model
         # The preprocessor holds the tokenizer; a `.keras` file keeps the vocabulary through it.
         self.preprocessor = preprocessor
-        self.task_options = {**(task_options or {}), "max_length": preprocessor.max_length}
-        self.task = get_task(self.task_name)(**self.task_options)
+        self.task = get_task(self.task_name)(**{**(task_options or {}), "max_length": preprocessor.max_length})
         self.built = True
 
     # --- construction and files ---------------------------------------------------------------
