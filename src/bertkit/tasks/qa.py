@@ -83,7 +83,7 @@ class QaTask(Task):
         spans, diffs = self._spans_and_diffs(examples, features, outputs)
         limit = self.options["null_score_diff_threshold"]
         predictions = {q: r["answer"] if diffs[q] <= limit else "" for q, r in spans.items()}
-        threshold, best_f1 = best_null_threshold(answers_by_id(examples), _texts(spans), diffs)
+        threshold, best_f1 = self._null_search(examples, spans, diffs)
         return {**squad_v2_metrics(answers_by_id(examples), predictions), "best_f1": best_f1,
                 "best_f1_thresh": threshold}
 
@@ -93,17 +93,25 @@ class QaTask(Task):
         diffs = {q: r["null_score"] - r["score"] if r["start"] >= 0 else float("inf") for q, r in spans.items()}
         return spans, diffs
 
+    @staticmethod
+    def _null_search(examples, spans: dict, diffs: dict) -> tuple[float, float]:
+        """(threshold, F1) of the official v2.0 best_f1_thresh search over these spans and diffs."""
+        return best_null_threshold(answers_by_id(examples), {q: r["answer"] for q, r in spans.items()}, diffs)
+
     def calibrate(self, examples, features, outputs, labels) -> dict:
         """SQuAD 2.0: the null score diff threshold with the best dev F1 (the official script's
         best_f1_thresh), saved with the model for evaluate, predict and the export."""
         if not self.options["version_2"]:
             return {}
         spans, diffs = self._spans_and_diffs(examples, features, outputs)
-        return {"null_score_diff_threshold": best_null_threshold(answers_by_id(examples), _texts(spans), diffs)[0]}
+        return {"null_score_diff_threshold": self._null_search(examples, spans, diffs)[0]}
 
-    def format_predictions(self, examples, features, outputs, labels):
+    def format_predictions(self, examples, features, outputs, labels, probability: bool = False):
+        """{answer, start, end, score} per question, in example order; with `probability`, also the
+        answer's probability among the candidate spans (what the export serves)."""
         results = self.answers(examples, features, outputs)
-        return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4)}
+        return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4),
+                 **({"probability": round(float(r["probability"]), 4)} if probability else {})}
                 for r in (results[e.qid] for e in examples)]
 
     @classmethod
@@ -119,10 +127,7 @@ class QaTask(Task):
         return [SquadExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(items)]
 
     def format_served_predictions(self, examples, features, outputs, labels):
-        # As the export answers: with the answer's probability among the candidate spans.
-        results = self.answers(examples, features, outputs)
-        return [{"answer": r["answer"], "start": r["start"], "end": r["end"], "score": round(float(r["score"]), 4),
-                 "probability": round(float(r["probability"]), 4)} for r in (results[e.qid] for e in examples)]
+        return self.format_predictions(examples, features, outputs, labels, probability=True)
 
     def examples_from_lines(self, lines, sources=None):
         sources = sources or [f"<input>:{i + 1}" for i in range(len(lines))]
@@ -133,10 +138,6 @@ class QaTask(Task):
                 raise ValueError(f"{where}: expected 'question<TAB>context'")
             examples.append(SquadExample(qid=str(i), question=question, context=context))
         return examples
-
-
-def _texts(spans: dict) -> dict:
-    return {q: r["answer"] for q, r in spans.items()}
 
 
 def parse_articles(spec):
