@@ -1,6 +1,7 @@
 """Shared fixtures: paths to the real MiniLM checkpoint and ../shared/data, tiny configs."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def pytest_unconfigure(config):
     """Leave without interpreter finalization, once pytest has reported everything: TensorFlow can
     deadlock at exit when a tf.data iterator over a Python generator is destroyed during
     finalization (see bertkit.cli.entry). The exit status is pytest's own."""
+    # os._exit skips atexit, so the per-process converted-model cache is removed here, not there.
+    shutil.rmtree(os.environ["BERTKIT_CACHE"], ignore_errors=True)
     status = getattr(config, "bertkit_exitstatus", None)
     if status is not None:
         import sys

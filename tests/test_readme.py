@@ -31,7 +31,7 @@ def test_python_blocks_run(tmp_path, minilm_path, shared_data):
     assert names == {"sentence-transformers/all-MiniLM-L6-v2"}, names
     hub = HubServer({name: Repo.from_dir(minilm_path) for name in names}).start()
     env = dict(os.environ, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="0",
-               HF_HUB_DISABLE_PROGRESS_BARS="1")
+               HF_HUB_DISABLE_PROGRESS_BARS="1", TMPDIR=str(tmp_path))  # the README's mkdtemp lands here
     try:
         out = subprocess.run([sys.executable, "readme.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=900)
