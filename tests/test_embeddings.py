@@ -178,3 +178,14 @@ def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, sente
     want = st.SentenceTransformer(str(folder), device="cpu").encode(texts)
     assert cosines(got, want).min() >= 0.99999
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), np.linalg.norm(want, axis=1), rtol=1e-4)
+
+
+def test_int8_embeddings_stay_close_to_sentence_transformers(minilm_path, sentences):
+    """Dynamic-range int8 weights on the real MiniLM against sentence-transformers' fp32."""
+    want = st.SentenceTransformer(minilm_path, device="cpu").encode(sentences, batch_size=32)
+    got = Embedder(minilm_path, precision="int8").encode(sentences)
+    assert got.shape == want.shape and got.dtype == np.float32
+    close = cosines(got, want)
+    assert close.min() >= 0.98 and np.median(close) >= 0.995, (close.min(), np.median(close))
+    with pytest.raises(ValueError, match="runs on the TFLite runtime"):
+        Embedder(minilm_path, runtime="tensorflow", precision="int8")

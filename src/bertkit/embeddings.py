@@ -134,9 +134,12 @@ class Embedder:
       pooling, normalize, max_length: override the folder's pooling mode, normalisation and
         max_seq_length (pieces per text, [CLS] and [SEP] included).
       runtime: "auto" (TFLite on CPUs, TensorFlow where it sees a GPU), "tflite" or "tensorflow".
+      precision: "fp32", or "int8" (dynamic-range int8 weights on the TFLite runtime; cosine to
+        the fp32 embeddings >= 0.99 on real sentences, docs/benchmarks.md).
       batch_size: texts per forward pass (sorted by length first).
       revision: branch, tag or commit of a Hub repo.
-    Raises: ValueError for an unknown pooling mode or runtime, or a length above the model's
+    Raises: ValueError for an unknown pooling mode, runtime or precision (int8 with runtime
+      "tensorflow"), or a length above the model's
       max_position_embeddings; FileNotFoundError / bertkit.hub.HubError for a missing model.
 
     Example:
@@ -147,9 +150,10 @@ class Embedder:
 
     def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None,
                  max_length: int | None = None, runtime: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE,
-                 revision: str | None = None):
+                 revision: str | None = None, precision: str = "fp32"):
         from .hub import resolve_model_path
         from .tasks.inference import pick_runtime
+        from .tasks.lite import check_precision
 
         model_dir = resolve_model_path(model_dir, revision)
         found = read_pooling_config(model_dir)
@@ -162,7 +166,10 @@ class Embedder:
                                      length)
         self.model_dir, self.batch_size = model_dir, batch_size
         self.tokenizer = load_tokenizer(model_dir)
-        self.runtime = pick_runtime(runtime)
+        self.precision = check_precision(precision)
+        if precision != "fp32" and runtime == "tensorflow":
+            raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
+        self.runtime = pick_runtime(runtime) if precision == "fp32" else "tflite"
         self._forward = self._load_forward()
         self.dimension = self.config.hidden_size
 
@@ -181,7 +188,7 @@ class Embedder:
             from .tasks.lite import lite_forward
 
             variant = f"embed:{self.pooling.mode}:{self.pooling.normalize}"
-            return lite_forward(self.model_dir, self._build, variant=variant)
+            return lite_forward(self.model_dir, self._build, variant=variant, precision=self.precision)
         from .tasks.inference import graph_forward
 
         return graph_forward(self._build())

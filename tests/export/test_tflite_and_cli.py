@@ -31,6 +31,36 @@ def test_tflite_classifier_matches_python(tiny_models, real_inputs, tmp_path):
         assert np.abs(got["probabilities"][0] - w["probabilities"]).max() <= 1e-5
 
 
+def test_int8_tflite_file_is_smaller_and_close(tiny_models, real_inputs, tmp_path, capsys):
+    """`bertkit export --kind tflite --precision int8`: int8 weights, probabilities near fp32's."""
+    import tensorflow as tf
+
+    from bertkit.tokenizer import load_tokenizer
+
+    seq, paths = 32, {}
+    for precision in ("fp32", "int8"):
+        paths[precision] = str(tmp_path / f"{precision}.tflite")
+        assert main(["export", "--model", tiny_models["classify"], "--kind", "tflite", "--max-length", str(seq),
+                     "--precision", precision, "--out", paths[precision]]) == 0
+    with open(paths["fp32"], "rb") as a, open(paths["int8"], "rb") as b:
+        assert len(a.read()) > 3 * len(b.read())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runners = {p: tf.lite.Interpreter(model_path=path).get_signature_runner() for p, path in paths.items()}
+    tokenizer = load_tokenizer(tiny_models["classify"])
+    diffs = []
+    for text in real_inputs["texts"][:12]:
+        e = tokenizer.encode(text, max_length=seq, padding="max_length")
+        inputs = {k: np.array([v], np.int32) for k, v in (
+            ("input_ids", e.ids), ("token_type_ids", e.type_ids), ("attention_mask", e.attention_mask))}
+        got, want = (runners[p](**inputs)["probabilities"][0] for p in ("int8", "fp32"))
+        diffs.append(np.abs(got - want).max())
+    assert 0 < max(diffs) <= 0.02, diffs
+    capsys.readouterr()
+    assert main(["export", "--model", tiny_models["classify"], "--precision", "int8", "--out", str(tmp_path / "sm")]) == 2
+    assert "--precision int8 applies to --kind tflite" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("task", ["ner", "qa"])
 def test_tflite_token_tasks_match_tensorflow(tiny_models, tmp_path, task):
     """The [1, seq] file of a token task gives the per-token logits of the TensorFlow graph."""

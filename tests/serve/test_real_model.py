@@ -76,6 +76,18 @@ def test_model_directory_is_served_through_the_engine(task, tiny_models, exports
             [g["label"] for g in Predictor.load(tiny_models[task], runtime="tensorflow").run("texts", texts)]
 
 
+def test_int8_serves_a_model_directory_only(tiny_models, exports, real_inputs):
+    """`bertkit serve --precision int8`: the engine on int8 weights, with `predict --precision
+    int8`'s answers; an export (a SavedModel) is refused rather than served in fp32."""
+    engine = Predictor.load(tiny_models["classify"], precision="int8")
+    assert (engine.metadata["runtime"], engine.metadata["precision"]) == ("tflite", "int8")
+    pairs = real_inputs["pairs"][:8]
+    want = predict(tiny_models["classify"], [f"{a}\t{b}" for a, b in pairs], TASKS, precision="int8")
+    assert engine.run("pairs", pairs) == want
+    with pytest.raises(ValueError, match="--precision int8 runs a fine-tuned task model directory"):
+        Predictor.load(os.path.dirname(exports["classify"]), precision="int8")
+
+
 def test_preprocessor_export_is_not_servable(exports):
     with pytest.raises(ValueError, match="no predictions to serve"):
         Predictor.load(exports["preprocessor"])

@@ -154,3 +154,31 @@ def test_predict_on_a_cached_model_never_imports_tensorflow(models, lines, tmp_p
     got = [json.loads(line) for line in out.read_text().splitlines()]
     want = predict(models["classify"], texts.read_text().split("\n")[:-1], TASKS, runtime="tensorflow")
     assert [r["label"] for r in got] == [r["label"] for r in want] and got[8]["label"] is None
+
+
+@pytest.mark.parametrize("task", ["classify", "ner", "qa"])
+def test_int8_stays_close_to_fp32(models, lines, task, tmp_path, monkeypatch):
+    """Dynamic-range int8 weights: a separate cache entry about 4x smaller, outputs near fp32's
+    (the error bound is relative to the spread of the fp32 outputs: int8 rounding of each weight
+    is 1/254 of its row's range)."""
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
+    fp32 = load_for_inference(models[task], TASKS, runtime="tflite")
+    int8 = load_for_inference(models[task], TASKS, runtime="auto", precision="int8")
+    assert (int8.runtime, int8.precision, fp32.precision) == ("tflite", "int8", "fp32")
+    sizes = {p.stat().st_size for p in (cache_dir() / "tflite").iterdir()}
+    assert len(sizes) == 2 and max(sizes) > 3 * min(sizes)
+    features = fp32.task.featurize(fp32.task.examples_from_lines(lines[task]), fp32.tokenizer, None)
+    want = run_model(fp32.forward, features, fp32.task.per_token)
+    got = run_model(int8.forward, features, int8.task.per_token)
+    for name in want:
+        real = want[name] > -1000  # not the positions QA masks with a large negative logit
+        spread = want[name][real].max() - want[name][real].min()
+        error = np.abs(got[name] - want[name])[real].max()
+        assert 0 < error <= 0.05 * spread, name
+
+
+def test_int8_runs_on_tflite_only(models):
+    with pytest.raises(ValueError, match="--precision int8 runs on the TFLite runtime"):
+        load_for_inference(models["classify"], TASKS, runtime="tensorflow", precision="int8")
+    with pytest.raises(ValueError, match="--precision must be one of fp32, int8"):
+        load_for_inference(models["classify"], TASKS, precision="fp16")

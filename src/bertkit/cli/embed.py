@@ -16,7 +16,7 @@ import numpy as np
 from ..data.common import INFERENCE_BATCH_SIZE
 from ..embeddings import POOLING_MODES
 from ..files import BLOCK_BYTES, hash_file, write_atomically
-from .finetune import add_runtime_flag
+from .finetune import add_runtime_flags
 from .options import add_model_flag, add_progress_flag
 
 log = logging.getLogger("bertkit")
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     norm.add_argument("--no-normalize", dest="normalize", action="store_false")
     p.add_argument("--max-length", type=int, help="word pieces per text (default: the folder's max_seq_length)")
     p.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="texts per forward pass")
-    add_runtime_flag(p)
+    add_runtime_flags(p)
     add_progress_flag(p)
     p.set_defaults(func=run, needs_tensorflow=False)
 
@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     s.add_argument("--index", help="FILE.npz: the corpus embeddings, made on the first run and reused while "
                                    "the corpus file and the model are unchanged")
     s.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE, help="texts per forward pass")
-    add_runtime_flag(s)
+    add_runtime_flags(s)
     s.set_defaults(func=run_search, needs_tensorflow=False)
 
 
@@ -70,7 +70,7 @@ def run_search(args) -> int:
         raise ValueError(f"--top-k must be positive, got {args.top_k}")
     if args.index and not args.index.endswith(".npz"):
         raise ValueError(f"--index {args.index}: the name must end in .npz")
-    embedder = Embedder(args.model, runtime=args.runtime, batch_size=args.batch_size)
+    embedder = Embedder(args.model, runtime=args.runtime, batch_size=args.batch_size, precision=args.precision)
     texts = read_text_lines(args.corpus)
     key = _index_key(args.corpus, args.model, embedder)
     corpus = _load_index(args.index, key) if args.index else None
@@ -90,13 +90,17 @@ def run_search(args) -> int:
 
 
 def _index_key(corpus: str, model: str, embedder) -> str:
-    """What the saved embeddings depend on: the corpus bytes, the model's weights and the pooling."""
+    """What the saved embeddings depend on: the corpus bytes, the model's weights, the pooling and
+    the precision."""
     from ..tasks.lite import model_digest
 
     digest = hashlib.sha256()
     hash_file(digest, corpus)
     pooling = embedder.pooling
-    return f"{digest.hexdigest()}:{model_digest(model, f'{pooling.mode}:{pooling.normalize}:{pooling.max_seq_length}')}"
+    variant = f"{pooling.mode}:{pooling.normalize}:{pooling.max_seq_length}"
+    if embedder.precision != "fp32":  # fp32 keeps the keys of indexes saved before precisions existed
+        variant += f":{embedder.precision}"
+    return f"{digest.hexdigest()}:{model_digest(model, variant)}"
 
 
 def _load_index(path: str, key: str):
@@ -119,7 +123,7 @@ def run(args) -> int:
     if args.output and not args.output.endswith((".npy", ".jsonl")):
         raise ValueError(f"--output {args.output}: the name must end in .npy or .jsonl")
     embedder = Embedder(args.model, pooling=args.pooling, normalize=args.normalize, max_length=args.max_length,
-                        runtime=args.runtime, batch_size=args.batch_size)
+                        runtime=args.runtime, batch_size=args.batch_size, precision=args.precision)
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     try:
         lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "embed", args.progress)

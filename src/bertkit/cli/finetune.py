@@ -8,6 +8,7 @@ import sys
 from ..data.common import INFERENCE_BATCH_SIZE
 from ..tasks.options import FinetuneOptions
 from ..tasks.inference import RUNTIMES
+from ..tasks.lite import PRECISIONS
 from ..tasks.task import task_names
 from .options import (add_dataclass_flags, add_model_flag, add_progress_flag, deprecated_alias, options_from_args,
                       show_progress)
@@ -79,12 +80,17 @@ def _data_flags(p) -> None:
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
 
 
-def add_runtime_flag(p) -> None:
-    """--runtime, for every command that runs a saved model (predict, evaluate, embed, search)."""
+def add_runtime_flags(p) -> None:
+    """--runtime and --precision, for every command that runs a saved model (predict, evaluate,
+    embed, search, serve)."""
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="what runs the model: tflite (XNNPACK kernels, faster on CPUs; converted once per "
                         "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
                         "(default: tensorflow where it sees a GPU, else tflite)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default), or int8: dynamic-range int8 weights on the TFLite runtime (4x "
+                        "smaller, faster on CPUs with int8 dot products; outputs change slightly: see "
+                        "docs/benchmarks.md)")
 
 
 def _task_options(args) -> dict:
@@ -117,7 +123,7 @@ def register(subparsers) -> None:
     e.add_argument("--data", required=True)
     e.add_argument("--report-dir", help="also write metrics.json there, and for classify the confusion matrix "
                                         "(confusion_matrix.json and .png; rows true, columns predicted)")
-    add_runtime_flag(e)
+    add_runtime_flags(e)
     _data_flags(e)
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)
 
@@ -134,7 +140,7 @@ def register(subparsers) -> None:
     r.add_argument("--output", help="write the JSON Lines here (default: stdout)")
     r.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
-    add_runtime_flag(r)
+    add_runtime_flags(r)
     add_progress_flag(r)
     r.set_defaults(func=run_predict, needs_tensorflow=False)
 
@@ -156,7 +162,7 @@ def run_evaluate(args) -> int:
     from ..tasks import TASKS, evaluate
 
     metrics = evaluate(args.model, args.data, TASKS, runtime=args.runtime, report_dir=args.report_dir,
-                       **_task_options(args))
+                       precision=args.precision, **_task_options(args))
     if "per_class" in metrics:
         from ..metrics.classification import per_class_report
 
@@ -178,7 +184,7 @@ def run_predict(args) -> int:
     try:
         lines = with_progress(iter_text_lines(source, args.input or "<stdin>"), args.input, "predict", args.progress)
         for record in iter_predictions(args.model, lines, TASKS, batch_size=args.batch_size,
-                                       runtime=args.runtime):
+                                       runtime=args.runtime, precision=args.precision):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         if args.input:

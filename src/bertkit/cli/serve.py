@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .finetune import add_runtime_flag
+from .finetune import add_runtime_flags
 from .options import add_model_flag
 
 
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-batching", action="store_true", help="one request at a time (--max-batch-size 1)")
     p.add_argument("--max-items", type=int, help="inputs per request; more -> 413")
     p.add_argument("--max-text-chars", type=int, help="characters per text; longer -> 413")
-    add_runtime_flag(p)
+    add_runtime_flags(p)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run_serve)
 
@@ -33,5 +33,6 @@ def run_serve(args) -> int:
     given = {"max_batch_size": 1 if args.no_batching else args.max_batch_size, "max_wait_ms": args.max_wait_ms,
              "max_items_per_request": args.max_items, "max_text_chars": args.max_text_chars}
     options = ServeOptions(**{k: v for k, v in given.items() if v is not None})
-    serve(args.model, args.host, args.port, options, log_level=args.log_level, runtime=args.runtime)
+    serve(args.model, args.host, args.port, options, log_level=args.log_level, runtime=args.runtime,
+          precision=args.precision)
     return 0

@@ -56,13 +56,16 @@ class Predictor:
         self._keep_alive = keep_alive  # the loaded SavedModel / module owning the functions
 
     @classmethod
-    def load(cls, path: str, runtime: str = "auto", **build_options):
+    def load(cls, path: str, runtime: str = "auto", precision: str = "fp32", **build_options):
         """An export folder (its highest version), a version folder, or a model directory.
 
         A fine-tuned task model directory runs through the inference engine
         (bertkit.serve.engine.EnginePredictor: the TFLite runtime on CPUs, `bertkit predict`'s
         answers) unless `runtime` is "tensorflow" or `build_options` shape an export; anything else
-        (exports, encoders) is served as a SavedModel built in memory."""
+        (exports, encoders) is served as a SavedModel built in memory. `precision` "int8" (dynamic-
+        range int8 weights) is the engine's: it needs a task model directory, on TFLite.
+
+        Raises: ValueError for int8 with anything the engine does not serve."""
         from . import build_module, resolve_export
         from .saving import read_metadata
 
@@ -71,8 +74,11 @@ class Predictor:
             from ..serve.engine import EnginePredictor, serves_through_engine
             from ..tasks.inference import pick_runtime
 
-            if serves_through_engine(path) and pick_runtime(runtime) == "tflite":
-                return EnginePredictor(path, runtime)
+            if serves_through_engine(path) and (precision != "fp32" or pick_runtime(runtime) == "tflite"):
+                return EnginePredictor(path, runtime, precision)
+        if precision != "fp32":
+            raise ValueError(f"{path}: --precision {precision} runs a fine-tuned task model directory on the TFLite "
+                             "runtime; exports, encoders and --runtime tensorflow run in fp32")
         if saved is not None:
             import tensorflow_text  # noqa: F401  (registers the ops of the exported graph)
 

@@ -34,14 +34,15 @@ class EnginePredictor:
     task model directory loaded by `load_for_inference`. One batch runs at a time (a lock): the
     task objects keep per-call state, and the interpreter is not re-entrant."""
 
-    def __init__(self, model_dir: str, runtime: str = "auto"):
-        loaded = load_for_inference(model_dir, all_tasks(), runtime)
+    def __init__(self, model_dir: str, runtime: str = "auto", precision: str = "fp32"):
+        loaded = load_for_inference(model_dir, all_tasks(), runtime, precision)
         task = loaded.task
         self._loaded, self._lock = loaded, threading.Lock()
         self.kind, self.labels, self.source = task.name, loaded.labels, model_dir
         self.input_kinds = tuple(task.serving_signatures)
         self.metadata = {"kind": task.name, "task": task.name, "labels": loaded.labels,
-                         "options": saved_options(task), "runtime": loaded.runtime}
+                         "options": saved_options(task), "runtime": loaded.runtime,
+                         "precision": loaded.precision}
 
     @property
     def runtime(self) -> str:

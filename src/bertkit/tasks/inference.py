@@ -107,8 +107,8 @@ class LoadedModel:
     """A fine-tuned model directory, ready for inference.
 
     `forward` runs the model ({input name: int32 [B, S]} -> {output name: float32 [B, ...]}) on
-    `runtime`; `model` is the Keras model, or None when the TFLite runtime found the converted
-    model in its cache and never needed it.
+    `runtime` in `precision` ("fp32", or "int8" weights on TFLite); `model` is the Keras model, or
+    None when the TFLite runtime found the converted model in its cache and never needed it.
     """
 
     task: Any
@@ -118,6 +118,7 @@ class LoadedModel:
     forward: Forward
     runtime: str
     model: Any = None
+    precision: str = "fp32"
 
     def outputs(self, examples: list, batch_size: int = INFERENCE_BATCH_SIZE) -> tuple[dict, dict]:
         """(features, outputs) of unlabelled examples: featurized by the task, run on `forward`."""
@@ -140,12 +141,23 @@ def pick_runtime(runtime: str) -> str:
     return "tensorflow" if tf.config.list_physical_devices("GPU") else "tflite"
 
 
-def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto") -> LoadedModel:
+def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", precision: str = "fp32") -> LoadedModel:
     """Loads a fine-tuned model directory for `predict`/`evaluate` on `runtime` (RUNTIMES).
 
-    Raises ValueError for a directory that `bertkit finetune` did not write. With runtime "auto",
-    a model TFLite cannot convert runs on TensorFlow (with a warning); with "tflite" it is an error.
+    `precision` "int8" runs dynamic-range int8 weights (bertkit.export.tflite), on the TFLite
+    runtime only: "auto" then means TFLite, also where TensorFlow sees a GPU.
+    Raises ValueError for a directory that `bertkit finetune` did not write, or int8 with runtime
+    "tensorflow". With runtime "auto" and fp32, a model TFLite cannot convert runs on TensorFlow
+    (with a warning); with "tflite" or int8 it is an error.
     """
+    from .lite import check_precision
+
+    check_precision(precision)
+    if precision != "fp32":
+        if runtime == "tensorflow":
+            raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
+        pick_runtime(runtime)  # checks the name
+        runtime = "tflite"
     config, raw = read_config(model_dir)
     name = raw.get("bertkit_task")
     if name not in tasks:
@@ -169,9 +181,9 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto") -> Lo
         from .lite import lite_forward
 
         try:
-            forward = lite_forward(model_dir, get_model)
+            forward = lite_forward(model_dir, get_model, precision=precision)
             return LoadedModel(task, tokenizer, saved_labels(raw), config, forward, "tflite",
-                               keras_model[0] if keras_model else None)
+                               keras_model[0] if keras_model else None, precision)
         except Exception as e:  # the converter's errors have no common base class
             if runtime == "tflite":
                 raise
@@ -182,11 +194,11 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto") -> Lo
 
 
 def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", report_dir: str | None = None,
-             **read_options) -> dict:
+             precision: str = "fp32", **read_options) -> dict:
     """Scores a fine-tuned model on a labelled file; the task's metrics as a dict. With
     `report_dir`, also writes them there (metrics.json) with the task's extras (classify: the
-    confusion matrix as JSON and PNG)."""
-    loaded = load_for_inference(model_dir, tasks, runtime)
+    confusion matrix as JSON and PNG). `runtime`, `precision`: as `load_for_inference`."""
+    loaded = load_for_inference(model_dir, tasks, runtime, precision)
     task = loaded.task
     given = {k: v for k, v in read_options.items() if v is not None}
     task.options.update(given)
@@ -203,14 +215,16 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
 
 def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, str]], tasks: dict,
                      chunk_lines: int = PREDICT_CHUNK_LINES,
-                     batch_size: int = INFERENCE_BATCH_SIZE, runtime: str = "auto") -> Iterator[dict]:
+                     batch_size: int = INFERENCE_BATCH_SIZE, runtime: str = "auto",
+                     precision: str = "fp32") -> Iterator[dict]:
     """One prediction per input line, in input order, `chunk_lines` lines in memory at a time.
 
     `lines` holds the texts, or `(where, text)` pairs where `where` ("file:line") names the line in
     error messages. A blank (empty or whitespace-only) line gets the task's `blank_prediction`
-    (e.g. `{"label": null, ...}`), so output row i is always input line i. `runtime`: RUNTIMES.
+    (e.g. `{"label": null, ...}`), so output row i is always input line i. `runtime`, `precision`:
+    as `load_for_inference`.
     """
-    loaded = load_for_inference(model_dir, tasks, runtime)
+    loaded = load_for_inference(model_dir, tasks, runtime, precision)
     chunk: list[tuple[str, str]] = []
     for i, item in enumerate(lines):
         chunk.append(item if isinstance(item, tuple) else (f"<input>:{i + 1}", item))
@@ -221,9 +235,9 @@ def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, 
         yield from _predict_chunk(loaded, chunk, batch_size)
 
 
-def predict(model_dir: str, lines: list[str], tasks: dict, runtime: str = "auto") -> list[dict]:
+def predict(model_dir: str, lines: list[str], tasks: dict, runtime: str = "auto", precision: str = "fp32") -> list[dict]:
     """`iter_predictions` as a list: one prediction per line."""
-    return list(iter_predictions(model_dir, lines, tasks, runtime=runtime))
+    return list(iter_predictions(model_dir, lines, tasks, runtime=runtime, precision=precision))
 
 
 def _predict_chunk(loaded: LoadedModel, chunk, batch_size) -> list[dict]:

@@ -30,6 +30,15 @@ log = logging.getLogger("bertkit")
 # Part of the cache key: change it when the converted graph changes for the same weights.
 CONVERSION_FORMAT = "bertkit-tflite-1"
 WEIGHT_SUFFIXES = (".safetensors",)
+# What the matmul weights of a converted model are stored as (bertkit.export.tflite).
+PRECISIONS = ("fp32", "int8")
+
+
+def check_precision(precision: str) -> str:
+    """`precision` if it is one of PRECISIONS, else ValueError naming the flag."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
 
 
 def cache_dir() -> Path:
@@ -72,23 +81,26 @@ class LiteForward:
         return self.runner(**{k: np.ascontiguousarray(inputs[k], dtype=np.int32) for k in MODEL_INPUT_KEYS})
 
 
-def lite_forward(model_dir: str, load_model, variant: str = "") -> LiteForward:
+def lite_forward(model_dir: str, load_model, variant: str = "", precision: str = "fp32") -> LiteForward:
     """The TFLite forward of a model directory, converted on the first call for these weights (and
-    `variant`) and cached. `load_model()` gives the Keras model (the task model, or e.g. an
-    encoder with pooling, named by `variant`) when a conversion is needed.
+    `variant` and `precision`) and cached. `load_model()` gives the Keras model (the task model, or
+    e.g. an encoder with pooling, named by `variant`) when a conversion is needed. `precision`:
+    "fp32", or "int8" for dynamic-range int8 weights (bertkit.export.tflite).
 
     Raises: tf.lite's ConverterError if the model cannot be converted with builtin ops.
     A cache that cannot be written costs a conversion per run (a warning says so), not an error.
     """
+    if precision != "fp32":  # fp32 keeps the keys of caches written before precisions existed
+        variant = f"{variant}:{precision}"
     path = cache_dir() / "tflite" / f"{model_digest(model_dir, variant)}.tflite"
     if path.is_file():
         log.info("TFLite model from the cache: %s", path)
         return LiteForward(path.read_bytes())
-    log.info("converting %s to TFLite (once for these weights)", model_dir)
+    log.info("converting %s to TFLite, %s (once for these weights)", model_dir, precision)
     model = load_model()  # first: it starts TensorFlow quietly
     from ..export.tflite import tflite_flatbuffer
 
-    flatbuffer = tflite_flatbuffer(model)
+    flatbuffer = tflite_flatbuffer(model, precision=precision)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Whole or absent, also when two processes convert at once (each writes its own side file).
