@@ -30,6 +30,8 @@ MODULE_COMMANDS = {
     "tasks/classify.py": ["finetune", "evaluate"],
     "quickstart/pipeline.py": ["quickstart"],
     "hub.py": ["finetune", "evaluate", "predict", "embed", "search", "export", "serve", "pretrain"],
+    "tasks/lite.py": ["predict", "evaluate", "embed", "search", "serve", "export"],
+    "export/runtime.py": ["serve"],
 }
 LOG_CALLS = {"warning", "error", "info", "exception", "critical"}
 
