@@ -20,7 +20,7 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=30
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
