@@ -118,12 +118,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_finetune)
 
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file",
-                              description="Prints the metrics as one JSON object on the last line of stdout.")
+                              description="Prints the metrics as one JSON object on the last line of stdout. "
+                                          "Runs the file in chunks: memory holds the examples and one "
+                                          "chunk's features.")
     add_model_flag(e, "the fine-tuned model")
     e.add_argument("--data", required=True)
     e.add_argument("--report-dir", help="also write metrics.json there, and for classify the confusion matrix "
                                         "(confusion_matrix.json and .png; rows true, columns predicted)")
+    e.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
+                   help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
     add_runtime_flags(e)
+    add_progress_flag(e)
     _data_flags(e)
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)
 
@@ -161,8 +166,11 @@ def run_finetune(args) -> int:
 def run_evaluate(args) -> int:
     from ..tasks import TASKS, evaluate
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     metrics = evaluate(args.model, args.data, TASKS, runtime=args.runtime, report_dir=args.report_dir,
-                       precision=args.precision, **_task_options(args))
+                       precision=args.precision, batch_size=args.batch_size, progress=args.progress,
+                       **_task_options(args))
     if "per_class" in metrics:
         from ..metrics.classification import per_class_report
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
+import itertools
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .common import doc_spans, make_dataset, pad_rows, read_text_lines  # noqa: F401  (make_dataset re-exported)
+from .common import (doc_spans, iter_text_lines, make_dataset, pad_rows,  # noqa: F401  (make_dataset re-exported)
+                     read_text_lines)
 
 log = logging.getLogger("bertkit.data")
 
@@ -75,25 +76,46 @@ def read_classification_file(path: str | os.PathLike, *, text_column: Column | N
     Raises ValueError (with file:line) on empty files, rows with the wrong number of columns,
     unknown column names and (when `label_list` is given) unknown labels.
     """
+    examples = list(iter_classification_file(path, text_column=text_column, text_pair_column=text_pair_column,
+                                             label_column=label_column, has_labels=has_labels, header=header,
+                                             delimiter=delimiter, quoting=quoting, label_list=label_list))
+    if label_list is not None and has_labels:
+        encode_labels(examples, label_list)  # raises on the first unknown label, counting them all
+    return examples
+
+
+def iter_classification_file(path: str | os.PathLike, *, text_column: Column | None = None,
+                             text_pair_column: Column | None = None,
+                             label_column: Column | None = None, has_labels: bool = True,
+                             header: bool | None = None, delimiter: str | None = None,
+                             quoting: str | None = None,
+                             label_list: Sequence[str] | None = None) -> Iterator[ClassificationExample]:
+    """`read_classification_file`'s examples one at a time, reading the file as it goes: memory
+    does not grow with the file (TSV/CSV/JSON Lines; a folder of files is listed first). A header
+    guess (`header=None` with columns by index) reads the label column once before the examples;
+    `label_list` serves that guess only: labels are not checked here (`encode_labels` does). The
+    same errors as `read_classification_file`, raised when the reader reaches the line."""
     path = os.fspath(path)
     delimiter = DELIMITERS.get(delimiter, delimiter)
     if os.path.isdir(path):
-        examples = read_class_folders(path, has_labels)
+        examples: Iterable[ClassificationExample] = read_class_folders(path, has_labels)
     elif path.lower().endswith(JSONL_SUFFIXES) and delimiter is None:
-        examples = _read_jsonl(path, text_column, text_pair_column, label_column, has_labels)
+        examples = _iter_jsonl(path, text_column, text_pair_column, label_column, has_labels)
     else:
         if delimiter is None:
             delimiter = "," if path.lower().endswith(".csv") else "\t"
         if quoting not in (None, "csv", "none"):
             raise ValueError(f"quoting must be 'csv' or 'none', got {quoting!r}")
-        rows = read_delimited(path, delimiter, quoting or ("none" if delimiter == "\t" else "csv"))
+        quoting = quoting or ("none" if delimiter == "\t" else "csv")
         cols = [parse_column(c) for c in (text_column, text_pair_column, label_column)]
-        examples = _rows_to_examples(path, rows, *cols, has_labels, header, label_list)
-    if not examples:
+        examples = _rows_to_examples(path, lambda: iter_delimited(path, delimiter, quoting), *cols, has_labels,
+                                     header, label_list)
+    count = 0
+    for example in examples:
+        count += 1
+        yield example
+    if not count:
         raise ValueError(f"{path}: no examples (empty file or header only)")
-    if label_list is not None and has_labels:
-        encode_labels(examples, label_list)  # raises on the first unknown label
-    return examples
 
 
 def read_class_folders(path: str, has_labels: bool = True) -> list[ClassificationExample]:
@@ -130,53 +152,65 @@ def _natural_key(name: str):
 
 def read_delimited(path: str, delimiter: str, quoting: str) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank rows: a plain split, or the csv module's quoting."""
-    lines = read_text_lines(path)
-    if quoting == "none":
-        return [(i + 1, line.split(delimiter)) for i, line in enumerate(lines) if line.strip()]
-    rows, reader = [], csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, strict=True)
-    line_end = 0
-    try:
-        for fields in reader:
-            start, line_end = line_end + 1, reader.line_num
-            if any(f.strip() for f in fields):
-                rows.append((start, fields))
-    except csv.Error as e:
-        raise ValueError(f"{path}:{reader.line_num}: {e}") from None
-    return rows
+    return list(iter_delimited(path, delimiter, quoting))
 
 
-def _rows_to_examples(path, rows, text_col, pair_col, label_col, has_labels, header, label_list):
-    if not rows:
-        return []
+def iter_delimited(path: str, delimiter: str, quoting: str) -> Iterator[tuple[int, list[str]]]:
+    """`read_delimited`'s rows one at a time, the file read as they are taken."""
+    with open(path, "rb") as f:
+        lines = (text for _, text in iter_text_lines(f, path))
+        if quoting == "none":
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    yield number, line.split(delimiter)
+            return
+        # The csv module joins a quoted field's lines itself; each line is given back its "\n".
+        reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, strict=True)
+        line_end = 0
+        try:
+            for fields in reader:
+                start, line_end = line_end + 1, reader.line_num
+                if any(f.strip() for f in fields):
+                    yield start, fields
+        except csv.Error as e:
+            raise ValueError(f"{path}:{reader.line_num}: {e}") from None
+
+
+def _rows_to_examples(path, open_rows: Callable[[], Iterator[tuple[int, list[str]]]], text_col, pair_col,
+                      label_col, has_labels, header, label_list) -> Iterator[ClassificationExample]:
+    """The examples of the rows `open_rows()` yields (called twice when the header is guessed)."""
+    rows = open_rows()
+    first = next(rows, None)
+    if first is None:
+        return
     text_col = 0 if text_col is None else text_col
     label_col = (-1 if label_col is None else label_col) if has_labels else None
     specs = [c for c in (text_col, pair_col, label_col) if c is not None]
     if header is None:
-        header = _detect_header(path, rows, specs, label_col, label_list)
-    names = rows[0][1] if header else None
-    width = len(rows[0][1])
-    text_i, pair_i, label_i = (None if c is None else _column_index(path, rows[0][0], c, names, width)
+        header = _detect_header(path, first, (fields for _, fields in open_rows()), specs, label_col, label_list)
+    names = first[1] if header else None
+    width = len(first[1])
+    text_i, pair_i, label_i = (None if c is None else _column_index(path, first[0], c, names, width)
                                for c in (text_col, pair_col, label_col))
     if len({i for i in (text_i, pair_i, label_i) if i is not None}) < len(specs):
         raise ValueError(f"{path}: text, text-pair and label columns must differ")
     # Longer rows are read only with every column a non-negative index (STS-B's attribution fields
     # trail its 7); with names or end-relative indices an extra field is an error.
     ragged_ok = all(isinstance(c, int) and c >= 0 for c in specs)
-    examples, longer = [], []
-    for line, fields in rows[1:] if header else rows:
+    longer, first_longer = 0, None
+    for line, fields in rows if header else itertools.chain([first], rows):
         if len(fields) != width and not (ragged_ok and len(fields) > width):
             raise ValueError(f"{path}:{line}: expected {width} columns, found {len(fields)}")
         if len(fields) > width:
-            longer.append(line)
-        examples.append(ClassificationExample(
+            longer, first_longer = longer + 1, first_longer or line
+        yield ClassificationExample(
             text=fields[text_i],
             text_pair=None if pair_i is None else fields[pair_i],
             label=None if label_i is None else fields[label_i].strip(),
-            source=f"{path}:{line}"))
+            source=f"{path}:{line}")
     if longer:
         log.warning("%s:%d: %d rows have more than the first row's %d fields; their extra fields are "
-                    "ignored", path, longer[0], len(longer), width)
-    return examples
+                    "ignored", path, first_longer, longer, width)
 
 
 # Label-column names that mark a first row as a header when the file does not say.
@@ -184,8 +218,9 @@ HEADER_WORDS = frozenset({"label", "labels", "class", "category", "target", "sen
                           "tag", "score", "quality", "rating", "polarity", "emotion", "topic"})
 
 
-def _detect_header(path, rows, specs, label_col, label_list) -> bool:
-    """Whether the first row is a header, when the caller did not say (header=None).
+def _detect_header(path, first, all_fields: Iterator[list[str]], specs, label_col, label_list) -> bool:
+    """Whether the first row, `first` (line, fields), is a header, when the caller did not say
+    (header=None); `all_fields` gives the fields of every row, the first included.
 
     Columns given by name need one. Otherwise the first row is a header only when its label cell is
     a column name (`HEADER_WORDS`), or is not a number while every other row's label is one; a rare
@@ -193,20 +228,29 @@ def _detect_header(path, rows, specs, label_col, label_list) -> bool:
     """
     if any(isinstance(c, str) for c in specs):
         return True
-    if label_col is None or not rows:
+    if label_col is None:
         return False
-    first_line, first = rows[0]
+    first_line, first = first
     try:
         first_label = first[label_col].strip()
     except IndexError:
         return False  # reported as a column error later
-    others = [f[label_col].strip() for _, f in rows[1:] if -len(f) <= label_col < len(f)]
     numeric = re.compile(r"-?\d+(\.\d*)?")
+
+    def others_numeric() -> bool:  # reads the label column of the whole file: only when needed
+        others = (f[label_col].strip() for f in itertools.islice(all_fields, 1, None) if -len(f) <= label_col < len(f))
+        seen = False
+        for x in others:
+            if not numeric.fullmatch(x):
+                return False
+            seen = True
+        return seen
+
     if label_list is not None and first_label in label_list:
         reason, is_header = f"its label cell {first_label!r} is one of the model's labels", False
     elif first_label.lower() in HEADER_WORDS:
         reason, is_header = f"its label cell {first_label!r} is a column name", True
-    elif others and all(numeric.fullmatch(x) for x in others) and not numeric.fullmatch(first_label):
+    elif not numeric.fullmatch(first_label) and others_numeric():
         reason, is_header = f"its label cell {first_label!r} is not a number and every other label is", True
     else:
         reason, is_header = f"its label cell {first_label!r} looks like a label", False
@@ -228,27 +272,25 @@ def _column_index(path: str, line: int, spec: Column, names: list[str] | None, w
     return spec % width
 
 
-def _read_jsonl(path, text_key, pair_key, label_key, has_labels) -> list[ClassificationExample]:
+def _iter_jsonl(path, text_key, pair_key, label_key, has_labels) -> Iterator[ClassificationExample]:
     text_key = "text" if text_key is None else parse_column(text_key)
     label_key = ("label" if label_key is None else parse_column(label_key)) if has_labels else None
     pair_key = parse_column(pair_key)
-    examples = []
-    for i, line in enumerate(read_text_lines(path)):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: invalid JSON ({e.msg})") from None
-        text, pair, label = (None if k is None else _json_field(row, k, where)
-                             for k in (text_key, pair_key, label_key))
-        for name, value in (("text", text), ("text pair", pair)):
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"{where}: {name} must be a string, got {type(value).__name__}")
-        examples.append(ClassificationExample(text, pair, None if label is None else str(label),
-                                              where))
-    return examples
+    with open(path, "rb") as f:
+        yield from (_json_example(where, line, text_key, pair_key, label_key)
+                    for where, line in iter_text_lines(f, path) if line.strip())
+
+
+def _json_example(where, line, text_key, pair_key, label_key) -> ClassificationExample:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: invalid JSON ({e.msg})") from None
+    text, pair, label = (None if k is None else _json_field(row, k, where) for k in (text_key, pair_key, label_key))
+    for name, value in (("text", text), ("text pair", pair)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{where}: {name} must be a string, got {type(value).__name__}")
+    return ClassificationExample(text, pair, None if label is None else str(label), where)
 
 
 def _json_field(row, key: Column, where: str):

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
 from ..data.classification import (ClassificationExample, encode_labels, featurize_classification,
-                                   featurize_windows, infer_label_list, pool_windows, read_class_weights,
-                                   read_classification_file)
+                                   featurize_windows, infer_label_list, iter_classification_file, pool_windows,
+                                   read_class_weights)
 from ..metrics.classification import classification_metrics, confusion_matrix, write_confusion_matrix
 from .task import Task, register
 
@@ -72,12 +73,36 @@ class ClassifyTask(Task):
         """Whether the export takes text pairs: as asked, else as the model was trained."""
         return self.options.get("text_pair_column") is not None if pair is None else pair
 
-    def read_rows(self, path, **extra):
-        """The file's examples by this task's column options (the classify-family readers share it)."""
+    def iter_rows(self, path, **extra):
+        """The file's examples by this task's column options, read as they are taken (the
+        classify-family readers share it)."""
         o = self.options
-        return read_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
+        return iter_classification_file(path, text_column=o["text_column"], text_pair_column=o["text_pair_column"],
                                         label_column=o["label_column"], header=o["header"],
                                         delimiter=o["delimiter"], quoting=o["quoting"], **extra)
+
+    def read_rows(self, path, **extra):
+        """The file's examples as a list (`read_classification_file`)."""
+        return list(self.iter_rows(path, **extra))
+
+    def row_labels(self, labels):
+        """The label list the reader checks each row's label cell against: the model's labels
+        here; None for the tasks whose cells are scores or label sets."""
+        return labels
+
+    def checked(self, examples: list, labels) -> list:
+        """Examples as read, checked and converted for this task (here: labels the model knows;
+        scores parsed, label sets split in the subclasses); runs per chunk when `evaluate` reads a
+        file in chunks. Raises ValueError naming the file and line of the first bad cell."""
+        if labels is not None and examples[0].label is not None:
+            encode_labels(examples, labels)  # raises on the first unknown label, counting them all
+        return examples
+
+    def read_chunks(self, path, labels, size):
+        """Lists of at most `size` examples, the file read as they are taken (bounded memory)."""
+        rows = self.iter_rows(path, label_list=self.row_labels(labels))
+        while chunk := list(itertools.islice(rows, size)):
+            yield self.checked(chunk, labels)
 
     def featurize_texts(self, examples, tokenizer) -> dict:
         """Model inputs of the examples' texts, targets left out: one row per example, or with
@@ -110,7 +135,7 @@ class ClassifyTask(Task):
         return pool_windows(outputs["logits"], features["example_index"], len(examples), self.options["window_pool"])
 
     def read(self, path, labels=None, train=False):
-        examples = self.read_rows(path, label_list=labels)
+        examples = self.checked(self.read_rows(path, label_list=self.row_labels(labels)), labels)
         if train and self.options.get("class_weights"):
             self.use_class_weights(examples, self.options["class_weights"])
         return examples
@@ -137,15 +162,20 @@ class ClassifyTask(Task):
     def metric_names(self, labels):
         return ("accuracy", "macro_f1", "mcc") + (("f1",) if labels is not None and len(labels) == 2 else ())
 
-    def score(self, examples, features, outputs, labels):
-        return classification_metrics(self.targets(examples, labels),
-                                      self.document_logits(examples, features, outputs).argmax(-1), label_names=labels)
+    def evaluation_rows(self, examples, features, outputs, labels):
+        """{"targets": per example, "logits": [N, outputs]} (windows pooled per document)."""
+        return {"targets": self.targets(examples, labels), "logits": self.document_logits(examples, features, outputs)}
 
-    def write_report(self, report_dir, examples, features, outputs, labels, metrics) -> list[str]:
-        """Also the confusion matrix (rows: true labels, columns: predicted), as JSON and PNG."""
-        written = super().write_report(report_dir, examples, features, outputs, labels, metrics)
-        predicted = self.document_logits(examples, features, outputs).argmax(-1)
-        matrix = confusion_matrix(self.targets(examples, labels), predicted, labels=list(range(len(labels))))
+    def score_rows(self, rows, labels):
+        return classification_metrics(rows["targets"], rows["logits"].argmax(-1), label_names=labels)
+
+    def write_report(self, report_dir, rows, labels, metrics) -> list[str]:
+        """Also the confusion matrix (rows: true labels, columns: predicted), as JSON and PNG (not
+        for regression and multilabel, the tasks built on this one)."""
+        written = super().write_report(report_dir, rows, labels, metrics)
+        if self.name != "classify":
+            return written
+        matrix = confusion_matrix(rows["targets"], rows["logits"].argmax(-1), labels=list(range(len(labels))))
         return written + write_confusion_matrix(report_dir, matrix, labels)
 
     def format_predictions(self, examples, features, outputs, labels):

@@ -169,11 +169,18 @@ class EmbeddingTask(Task):
         features["labels"] = parse_scores(examples) if scored else np.zeros(len(examples), np.float32)
         return features
 
-    def score(self, examples, features, outputs, labels):
+    def evaluation_rows(self, examples, features, outputs, labels):
+        """Scored pairs: {"scores", "cosine"} [N]; unscored (anchor, positive) pairs: their
+        embeddings {"anchors", "positives"} [N, H], as each anchor is ranked against every positive."""
         embeddings = outputs["embeddings"]
         if examples[0].label is None:
-            return pair_retrieval_metrics(embeddings[:, 0], embeddings[:, 1])
-        metrics = regression_metrics(parse_scores(examples), pair_cosine(embeddings))
+            return {"anchors": embeddings[:, 0], "positives": embeddings[:, 1]}
+        return {"scores": parse_scores(examples), "cosine": pair_cosine(embeddings)}
+
+    def score_rows(self, rows, labels):
+        if "anchors" in rows:
+            return pair_retrieval_metrics(rows["anchors"], rows["positives"])
+        metrics = regression_metrics(rows["scores"], rows["cosine"])
         return {"spearman": metrics["spearman"], "pearson": metrics["pearson"]}
 
     def format_predictions(self, examples, features, outputs, labels):

@@ -41,6 +41,7 @@ Forward = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 # far below any real logit, so argmax and softmax ignore them.
 PAD_LOGIT = -1e4
 PREDICT_CHUNK_LINES = 4096  # input lines held in memory at once by `iter_predictions`
+EVALUATE_CHUNK_EXAMPLES = 4096  # examples featurized and run at once by `evaluate`
 
 
 def run_model(model: Any, features: dict, per_token: bool,
@@ -194,22 +195,48 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
 
 
 def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", report_dir: str | None = None,
-             precision: str = "fp32", **read_options) -> dict:
+             precision: str = "fp32", batch_size: int = INFERENCE_BATCH_SIZE, progress: bool = False,
+             chunk_examples: int = EVALUATE_CHUNK_EXAMPLES, **read_options) -> dict:
     """Scores a fine-tuned model on a labelled file; the task's metrics as a dict. With
     `report_dir`, also writes them there (metrics.json) with the task's extras (classify: the
-    confusion matrix as JSON and PNG). `runtime`, `precision`: as `load_for_inference`."""
+    confusion matrix as JSON and PNG). `runtime`, `precision`: as `load_for_inference`.
+
+    The file is read, featurized and run `chunk_examples` examples at a time, and only what
+    scoring needs of each is kept (`Task.evaluation_rows`: e.g. gold and predicted label ids), so
+    memory does not grow with the texts or features of the whole file (the classify family reads
+    its files as it goes; other readers read the file whole, then cut it). A task that scores whole
+    files only (QA) is run in one piece. `progress`: a bar counting examples on stderr, when
+    stderr is a terminal.
+    """
+    from tqdm.auto import tqdm
+
+    from .task import join_rows
+
     loaded = load_for_inference(model_dir, tasks, runtime, precision)
     task = loaded.task
     given = {k: v for k, v in read_options.items() if v is not None}
     task.options.update(given)
     task.given |= set(given)
     task.fit_lengths(loaded.config, model_dir)
-    examples = task.read(data_file, labels=loaded.labels)
-    features = task.featurize(examples, loaded.tokenizer, loaded.labels)
-    outputs = run_model(loaded.forward, features, task.per_token)
-    metrics = task.score(examples, features, outputs, loaded.labels)
+    labels = loaded.labels
+    if task.whole_file_scoring:
+        examples = task.read(data_file, labels=labels)
+        features = task.featurize(examples, loaded.tokenizer, labels)
+        metrics, rows = task.score(examples, features, run_model(loaded.forward, features, task.per_token,
+                                                                  batch_size=batch_size), labels), None
+    else:
+        parts = []
+        with tqdm(unit="ex", desc="evaluate", leave=False, file=sys.stderr,
+                  disable=not (progress and sys.stderr.isatty())) as bar:
+            for chunk in task.read_chunks(data_file, labels, chunk_examples):
+                features = task.featurize(chunk, loaded.tokenizer, labels)
+                outputs = run_model(loaded.forward, features, task.per_token, batch_size=batch_size)
+                parts.append(task.evaluation_rows(chunk, features, outputs, labels))
+                bar.update(len(chunk))
+        rows = join_rows(parts)
+        metrics = task.score_rows(rows, labels)
     if report_dir:
-        task.write_report(report_dir, examples, features, outputs, loaded.labels, metrics)
+        task.write_report(report_dir, rows, labels, metrics)
     return metrics
 
 

@@ -63,8 +63,10 @@ class MultiLabelTask(ClassifyTask):
                                 max_length=self.options["max_length"], pair=self.pair(pair),
                                 **self.window_options())
 
-    def read(self, path, labels=None, train=False):
-        examples = self.read_rows(path)
+    def row_labels(self, labels):
+        return None
+
+    def checked(self, examples, labels):
         # Ids in the cells name labels: by the --label-names file, else (evaluating) the model's own list.
         names = read_label_names(self.options["label_names"]) if self.options["label_names"] else labels
         if examples[0].label is not None:
@@ -85,9 +87,9 @@ class MultiLabelTask(ClassifyTask):
     def targets(self, examples, labels):
         return encode_multilabels(examples, labels)
 
-    def score(self, examples, features, outputs, labels):
-        predicted = sigmoid(self.document_logits(examples, features, outputs)) >= self.thresholds(labels)
-        return multilabel_metrics(self.targets(examples, labels), predicted, label_names=labels)
+    def score_rows(self, rows, labels):
+        predicted = sigmoid(rows["logits"]) >= self.thresholds(labels)
+        return multilabel_metrics(rows["targets"], predicted, label_names=labels)
 
     def calibrate(self, examples, features, outputs, labels) -> dict:
         """Decision thresholds tuned on the dev outputs: {"threshold": t, "thresholds": [..] or None}."""

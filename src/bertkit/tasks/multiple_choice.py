@@ -69,9 +69,13 @@ class MultipleChoiceTask(Task):
     def featurize(self, examples, tokenizer, labels):
         return featurize_multiple_choice(examples, tokenizer, max_length=self.options["max_length"])
 
-    def score(self, examples, features, outputs, labels):
+    def evaluation_rows(self, examples, features, outputs, labels):
+        """{"labels": the right choices, "predicted": the best-scored choices} (int [N])."""
         logits = masked_choice_logits(outputs["logits"], features["choice_mask"])
-        return {"accuracy": accuracy(features["labels"], logits.argmax(-1))}
+        return {"labels": np.asarray(features["labels"]), "predicted": logits.argmax(-1)}
+
+    def score_rows(self, rows, labels):
+        return {"accuracy": accuracy(rows["labels"], rows["predicted"])}
 
     def format_predictions(self, examples, features, outputs, labels):
         probabilities = choice_probabilities(outputs["logits"], features["choice_mask"])

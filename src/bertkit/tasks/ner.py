@@ -61,9 +61,12 @@ class NerTask(Task):
         words = word_predictions(features, outputs["logits"], examples)
         return [[labels[i] for i in sentence] for sentence in words]
 
-    def score(self, examples, features, outputs, labels):
-        predicted = self.predicted_tags(examples, features, outputs, labels)
-        gold = [e.tags for e in examples]
+    def evaluation_rows(self, examples, features, outputs, labels):
+        """{"gold": the examples' tag lists, "predicted": one predicted tag per word}."""
+        return {"gold": [e.tags for e in examples], "predicted": self.predicted_tags(examples, features, outputs, labels)}
+
+    def score_rows(self, rows, labels):
+        gold, predicted = rows["gold"], rows["predicted"]
         metrics = ner_metrics(gold, predicted, mode="default")  # the same entities in IOB1 and IOB2
         strict = ner_metrics(gold, predicted, mode="strict", scheme=detect_scheme(gold))
         return {**metrics, **{f"strict_{k}": v for k, v in strict.items()}}

@@ -24,6 +24,7 @@ class QaTask(Task):
     transient = ("skip_bad_answers", "articles")
     blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
     serving_signatures = {"qa": "serving_default"}
+    whole_file_scoring = True  # the official SQuAD evaluation takes every question at once
     # The options the exported module takes (the rest are about training data).
     export_options = ("max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best_size",
                       "version_2", "null_score_diff_threshold")

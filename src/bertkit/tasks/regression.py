@@ -50,8 +50,10 @@ class RegressionTask(ClassifyTask):
         return RegressionModule(model, tokenizer, max_length=self.options["max_length"], pair=self.pair(pair),
                                 **self.window_options())
 
-    def read(self, path, labels=None, train=False):
-        examples = self.read_rows(path)
+    def row_labels(self, labels):
+        return None
+
+    def checked(self, examples, labels):
         if examples[0].label is not None:
             parse_scores(examples)  # a cell that is not a number stops here, naming its line
         return examples
@@ -62,8 +64,8 @@ class RegressionTask(ClassifyTask):
     def targets(self, examples, labels):
         return parse_scores(examples)
 
-    def score(self, examples, features, outputs, labels):
-        return regression_metrics(self.targets(examples, labels), self.document_logits(examples, features, outputs)[:, 0])
+    def score_rows(self, rows, labels):
+        return regression_metrics(rows["targets"], rows["logits"][:, 0])
 
     def format_predictions(self, examples, features, outputs, labels):
         return [{"score": round(float(x), 6)} for x in self.document_logits(examples, features, outputs)[:, 0]]

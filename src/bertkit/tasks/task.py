@@ -46,6 +46,15 @@ def task_names() -> tuple[str, ...]:
     return tuple(all_tasks())
 
 
+def join_rows(parts: list[dict]) -> dict:
+    """One `evaluation_rows` dict from those of consecutive chunks: arrays concatenated on axis 0,
+    lists chained."""
+    import numpy as np
+
+    return {key: np.concatenate([p[key] for p in parts]) if isinstance(parts[0][key], np.ndarray)
+            else [x for p in parts for x in p[key]] for key in parts[0]}
+
+
 def _load_builtin_tasks() -> None:
     from .. import tasks  # noqa: F401  (its __init__ imports and so registers the built-in tasks)
 
@@ -72,6 +81,9 @@ class Task(abc.ABC):
       defaults: task options saved with the model (max_length, ...), each default declared here.
       transient: options about one data file, not saved with the model.
       blank_prediction: what `predict` writes for a blank input line, so output row i stays line i.
+      whole_file_scoring: `score` needs every example at once (QA: the official SQuAD evaluation
+        and its no-answer threshold search take all questions), so `evaluate` runs the file in one
+        piece; other tasks score from per-chunk `evaluation_rows`.
       serving_signatures: {input kind: export signature} for `bertkit serve` ("texts", "pairs",
         "qa", "choices"); empty for a task whose export is not served as a task (embedding: as an
         encoder).
@@ -92,6 +104,7 @@ class Task(abc.ABC):
     transient: tuple[str, ...] = ()
     blank_prediction: dict[str, Any] = {}
     serving_signatures: dict[str, str] = {}
+    whole_file_scoring: bool = False
 
     def __init__(self, **options):
         given = {k: v for k, v in options.items() if v is not None}
@@ -167,6 +180,13 @@ class Task(abc.ABC):
     def read(self, path: str, labels: list[str] | None = None, train: bool = False) -> list:
         """Examples of a data file; errors name the file and line."""
 
+    def read_chunks(self, path: str, labels: list[str] | None, size: int):
+        """The examples of a data file (as `read` gives them) in lists of at most `size`. Default:
+        the file read whole, then cut; the classify family reads as it goes (bounded memory)."""
+        examples = self.read(path, labels=labels)
+        for start in range(0, len(examples), size):
+            yield examples[start:start + size]
+
     @abc.abstractmethod
     def labels_from(self, examples: list) -> list[str] | None:
         """The label list of a training set (None for a task without labels)."""
@@ -175,18 +195,30 @@ class Task(abc.ABC):
     def featurize(self, examples: list, tokenizer, labels: list[str] | None) -> dict:
         """Model inputs (int32 [N, L]) plus, for labelled examples, the targets under `label_keys`."""
 
-    @abc.abstractmethod
     def score(self, examples: list, features: dict, outputs: dict, labels) -> dict:
-        """The task's metrics of the model outputs (numpy, in feature order) against the examples."""
+        """The task's metrics of the model outputs (numpy, in feature order) against the examples.
+        Default: `score_rows` of `evaluation_rows`; a task with `whole_file_scoring` overrides this
+        instead."""
+        return self.score_rows(self.evaluation_rows(examples, features, outputs, labels), labels)
+
+    def evaluation_rows(self, examples: list, features: dict, outputs: dict, labels) -> dict:
+        """What scoring keeps of a chunk of examples: {name: one entry per example} (numpy arrays
+        on axis 0, or lists), e.g. the gold and the predicted label ids. `evaluate` runs a file in
+        chunks, joins their rows (`join_rows`) and scores once, so memory does not grow with the
+        features of the whole file."""
+        raise NotImplementedError(f"{self.name} scores whole files (whole_file_scoring)")
+
+    def score_rows(self, rows: dict, labels) -> dict:
+        """The metrics of the joined `evaluation_rows` of a whole file."""
+        raise NotImplementedError(f"{self.name} scores whole files (whole_file_scoring)")
 
     def metric_names(self, labels: list[str] | None) -> tuple[str, ...]:
         """The dev metrics that may pick the best epoch (`--metric`; higher is better)."""
         return tuple(dict.fromkeys((self.metric, *self.report_metrics)))
 
-    def write_report(self, report_dir: str, examples: list, features: dict, outputs: dict, labels,
-                     metrics: dict) -> list[str]:
-        """Writes what `bertkit evaluate --report-dir` keeps (metrics.json here; tasks add more, e.g.
-        classify's confusion matrix); returns the paths written."""
+    def write_report(self, report_dir: str, rows: dict | None, labels, metrics: dict) -> list[str]:
+        """Writes what `bertkit evaluate --report-dir` keeps (metrics.json here; tasks add more from
+        the file's `evaluation_rows`, e.g. classify's confusion matrix); returns the paths written."""
         import json
         import os
 
