@@ -82,3 +82,27 @@ def test_classify_files_are_read_as_evaluate_goes(tmp_path, name):
         bad = tmp_path / "dev.tsv"
         bad.write_text("a\tpos\nb\tneg\nc\tmaybe\n", encoding="utf-8")
         next(TASKS["classify"](header=False).read_chunks(str(bad), ["neg", "pos"], 20))
+
+
+@pytest.mark.parametrize("name", ["dev.conll", "dev.jsonl"])
+def test_ner_files_are_read_as_evaluate_goes(tmp_path, name):
+    sentences = [[f"Word{i}", "in", "Paris"] for i in range(30)]
+    tags = ["O", "O", "B-LOC"]
+    if name.endswith(".jsonl"):
+        text = "\n".join(json.dumps({"tokens": s, "tags": tags}) for s in sentences) + "\n{\"tokens\": [\"x\"]}\n"
+        bad_line = 31
+    else:
+        text = "".join("".join(f"{w} {t}\n" for w, t in zip(s, tags)) + "\n" for s in sentences) + "bad row here\n"
+        bad_line = 30 * 4 + 1
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    chunks = TASKS["ner"]().read_chunks(str(path), None, 12)
+    first = next(chunks)
+    assert [e.words for e in first] == sentences[:12] and first[1].tags == tags
+    assert len(next(chunks)) == 12
+    with pytest.raises(ValueError, match=f"{name}:{bad_line}: "):
+        next(chunks)
+    empty = tmp_path / "empty.conll"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty.conll: no sentences"):
+        next(TASKS["ner"]().read_chunks(str(empty), None, 12))

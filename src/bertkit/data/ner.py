@@ -12,12 +12,12 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .common import (IGNORE_INDEX, doc_spans, make_dataset, max_context_owner,  # noqa: F401
-                     pad_rows, read_text_lines)
+                     iter_text_lines, pad_rows, read_text_lines)
 
 _TAG = re.compile(r"O|[BI]-\S+")
 _FIELD_SEP = re.compile(r"[ \t]+")
@@ -79,10 +79,23 @@ def infer_tag_list(examples: Sequence[NerExample]) -> list[str]:
 # --- readers -------------------------------------------------------------------------------------
 
 def read_ner_file(path: str | os.PathLike, **kwargs) -> list[NerExample]:
-    """CoNLL columns, or JSON Lines for .jsonl/.json/.ndjson (kwargs go to the reader)."""
+    """CoNLL columns, or JSON Lines for .jsonl/.json/.ndjson (kwargs go to the reader).
+    Raises ValueError naming the file (and line) for bad rows and for a file without sentences."""
+    return _nonempty(path, list(iter_ner_file(path, **kwargs)))
+
+
+def iter_ner_file(path: str | os.PathLike, **kwargs) -> Iterator[NerExample]:
+    """`read_ner_file`'s sentences one at a time, the file read as they are taken (an empty file
+    yields none: the caller says whether that is an error)."""
     if os.fspath(path).lower().endswith((".jsonl", ".json", ".ndjson")):
-        return read_ner_jsonl(path, **kwargs)
-    return read_conll(path, **kwargs)
+        return iter_ner_jsonl(path, **kwargs)
+    return iter_conll(path, **kwargs)
+
+
+def _nonempty(path, examples: list) -> list:
+    if not examples:
+        raise ValueError(f"{os.fspath(path)}: no sentences (empty file)")
+    return examples
 
 
 def read_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
@@ -93,67 +106,76 @@ def read_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool 
     `-DOCSTART-` lines. Columns are separated by spaces or tabs. Raises ValueError with file:line
     on a row whose column count differs from the file's first row, or a tag that is not O/B-X/I-X.
     """
-    examples: list[NerExample] = []
+    return _nonempty(path, list(iter_conll(path, has_tags=has_tags, to_iob2=to_iob2)))
+
+
+def iter_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool = False) -> Iterator[NerExample]:
+    """`read_conll`'s sentences one at a time, the file read as they are taken."""
     words: list[str] = []
     tags: list[str] = []
     start, width = 0, None
+    with open(path, "rb") as f:
+        for number, (_, line) in enumerate(iter_text_lines(f, os.fspath(path)), start=1):
+            if not line.strip() or line.startswith("-DOCSTART-"):
+                if words:
+                    yield _sentence(path, start, words, tags, has_tags, to_iob2)
+                    words, tags = [], []
+                continue
+            fields = _FIELD_SEP.split(line.strip(" \t"))
+            width = len(fields) if width is None else width
+            if len(fields) != width or (has_tags and width < 2):
+                raise ValueError(f"{path}:{number}: expected {max(width, 2)} columns, found {len(fields)}")
+            if has_tags:
+                tags.append(_check_tag(fields[-1], f"{path}:{number}"))
+            if not words:
+                start = number
+            words.append(fields[0])
+    if words:
+        yield _sentence(path, start, words, tags, has_tags, to_iob2)
 
-    def flush():
-        if words:
-            kept = (iob1_to_iob2(tags) if to_iob2 else list(tags)) if has_tags else None
-            examples.append(NerExample(list(words), kept, f"{path}:{start}"))
-        words.clear()
-        tags.clear()
 
-    for number, line in enumerate(read_text_lines(path), start=1):
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            flush()
-            continue
-        fields = _FIELD_SEP.split(line.strip(" \t"))
-        width = len(fields) if width is None else width
-        if len(fields) != width or (has_tags and width < 2):
-            raise ValueError(f"{path}:{number}: expected {max(width, 2)} columns, found {len(fields)}")
-        if has_tags:
-            tags.append(_check_tag(fields[-1], f"{path}:{number}"))
-        if not words:
-            start = number
-        words.append(fields[0])
-    flush()
-    if not examples:
-        raise ValueError(f"{path}: no sentences (empty file)")
-    return examples
+def _sentence(path, start: int, words: list[str], tags: list[str], has_tags: bool, to_iob2: bool) -> NerExample:
+    kept = (iob1_to_iob2(tags) if to_iob2 else list(tags)) if has_tags else None
+    return NerExample(list(words), kept, f"{path}:{start}")
 
 
 def read_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_key: str = "tags",
                    has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
     """One JSON object per line with a list of words and a list of tags of the same length (kept as
     given, or converted to IOB2 with `to_iob2`)."""
-    examples = []
-    for number, line in enumerate(read_text_lines(path), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-            words = row[tokens_key]
-            tags = row[tags_key] if has_tags else None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: invalid JSON ({e.msg})") from None
-        except (KeyError, TypeError):
-            raise ValueError(f"{where}: need a JSON object with {tokens_key!r}"
-                             + (f" and {tags_key!r}" if has_tags else "")) from None
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise ValueError(f"{where}: {tokens_key!r} must be a list of strings")
-        if tags is not None:
-            if not isinstance(tags, list) or len(tags) != len(words):
-                raise ValueError(f"{where}: {len(words)} tokens but {tags_key!r} is not a list "
-                                 f"of {len(words)} tags")
-            tags = [_check_tag(str(t), where) for t in tags]
-            tags = iob1_to_iob2(tags) if to_iob2 else tags
-        examples.append(NerExample(words, tags, where))
-    if not examples:
-        raise ValueError(f"{path}: no sentences (empty file)")
-    return examples
+    return _nonempty(path, list(iter_ner_jsonl(path, tokens_key=tokens_key, tags_key=tags_key, has_tags=has_tags,
+                                               to_iob2=to_iob2)))
+
+
+def iter_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_key: str = "tags",
+                   has_tags: bool = True, to_iob2: bool = False) -> Iterator[NerExample]:
+    """`read_ner_jsonl`'s sentences one at a time, the file read as they are taken."""
+    with open(path, "rb") as f:
+        for where, line in iter_text_lines(f, os.fspath(path)):
+            if line.strip():
+                yield _json_sentence(where, line, tokens_key, tags_key, has_tags, to_iob2)
+
+
+def _json_sentence(where: str, line: str, tokens_key: str, tags_key: str, has_tags: bool,
+                   to_iob2: bool) -> NerExample:
+    try:
+        row = json.loads(line)
+        words = row[tokens_key]
+        tags = row[tags_key] if has_tags else None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: invalid JSON ({e.msg})") from None
+    except (KeyError, TypeError):
+        raise ValueError(f"{where}: need a JSON object with {tokens_key!r}"
+                         + (f" and {tags_key!r}" if has_tags else "")) from None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ValueError(f"{where}: {tokens_key!r} must be a list of strings")
+    if tags is not None:
+        if not isinstance(tags, list) or len(tags) != len(words):
+            raise ValueError(f"{where}: {len(words)} tokens but {tags_key!r} is not a list "
+                             f"of {len(words)} tags")
+        tags = [_check_tag(str(t), where) for t in tags]
+        tags = iob1_to_iob2(tags) if to_iob2 else tags
+    return NerExample(words, tags, where)
 
 
 def _check_tag(tag: str, where: str) -> str:

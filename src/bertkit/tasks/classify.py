@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from ..data.classification import (ClassificationExample, encode_labels, featuri
                                    featurize_windows, infer_label_list, iter_classification_file, pool_windows,
                                    read_class_weights)
 from ..metrics.classification import classification_metrics, confusion_matrix, write_confusion_matrix
-from .task import Task, register
+from .task import Task, chunks_of, register
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -100,8 +99,7 @@ class ClassifyTask(Task):
 
     def read_chunks(self, path, labels, size):
         """Lists of at most `size` examples, the file read as they are taken (bounded memory)."""
-        rows = self.iter_rows(path, label_list=self.row_labels(labels))
-        while chunk := list(itertools.islice(rows, size)):
+        for chunk in chunks_of(self.iter_rows(path, label_list=self.row_labels(labels)), size):
             yield self.checked(chunk, labels)
 
     def featurize_texts(self, examples, tokenizer) -> dict:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, read_ner_file,
-                        split_words, word_predictions)
+from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, iter_ner_file,
+                        read_ner_file, split_words, word_predictions)
 from ..metrics.ner import ner_metrics
-from .task import Task, register
+from .task import Task, chunks_of, register
 
 
 @register
@@ -44,10 +44,22 @@ class NerTask(Task):
                          stride=self.options.get("stride"))
 
     def read(self, path, labels=None, train=False):
+        return read_ner_file(path, to_iob2=self._to_iob2())
+
+    def read_chunks(self, path, labels, size):
+        """Lists of at most `size` sentences, the file read as they are taken (bounded memory)."""
+        count = 0
+        for chunk in chunks_of(iter_ner_file(path, to_iob2=self._to_iob2()), size):
+            count += len(chunk)
+            yield chunk
+        if not count:
+            raise ValueError(f"{path}: no sentences (empty file)")
+
+    def _to_iob2(self) -> bool:
         scheme = self.options["tag_scheme"]
         if scheme not in ("file", "iob2"):
             raise ValueError(f"--tag-scheme must be 'file' or 'iob2', got {scheme!r}")
-        return read_ner_file(path, to_iob2=scheme == "iob2")
+        return scheme == "iob2"
 
     def labels_from(self, examples):
         return infer_tag_list(examples)

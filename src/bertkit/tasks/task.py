@@ -46,6 +46,15 @@ def task_names() -> tuple[str, ...]:
     return tuple(all_tasks())
 
 
+def chunks_of(items, size: int):
+    """Lists of at most `size` consecutive items of an iterable, taken as they are needed."""
+    import itertools
+
+    items = iter(items)
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
 def join_rows(parts: list[dict]) -> dict:
     """One `evaluation_rows` dict from those of consecutive chunks: arrays concatenated on axis 0,
     lists chained."""
@@ -182,7 +191,7 @@ class Task(abc.ABC):
 
     def read_chunks(self, path: str, labels: list[str] | None, size: int):
         """The examples of a data file (as `read` gives them) in lists of at most `size`. Default:
-        the file read whole, then cut; the classify family reads as it goes (bounded memory)."""
+        the file read whole, then cut; the classify family and NER read as they go (bounded memory)."""
         examples = self.read(path, labels=labels)
         for start in range(0, len(examples), size):
             yield examples[start:start + size]
