@@ -106,3 +106,23 @@ def test_ner_files_are_read_as_evaluate_goes(tmp_path, name):
     empty.write_text("\n\n", encoding="utf-8")
     with pytest.raises(ValueError, match="empty.conll: no sentences"):
         next(TASKS["ner"]().read_chunks(str(empty), None, 12))
+
+
+@pytest.mark.parametrize("name", ["dev.jsonl", "dev.csv"])
+def test_multiple_choice_files_are_read_as_evaluate_goes(tmp_path, name):
+    rows = [(f"Question {i}?", ["yes", "no", "maybe"], i % 3) for i in range(30)]
+    if name.endswith(".jsonl"):
+        text = "\n".join(json.dumps({"question": q, "choices": c, "label": y}) for q, c, y in rows) + "\n{oops\n"
+        bad_line = 31
+    else:
+        text = "sent1,sent2,ending0,ending1,ending2,label\n" + "".join(
+            f"{q},,{c[0]},{c[1]},{c[2]},{y}\n" for q, c, y in rows) + "too,few\n"
+        bad_line = 32
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    chunks = TASKS["multiple-choice"]().read_chunks(str(path), None, 12)
+    first = next(chunks)
+    assert [e.label for e in first] == [y for _, _, y in rows[:12]] and len(first[0].choices) == 3
+    assert len(next(chunks)) == 12
+    with pytest.raises(ValueError, match=f"{name}:{bad_line}: "):
+        next(chunks)

@@ -23,12 +23,12 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .classification import ClassificationExample, featurize_classification, read_delimited
-from .common import read_text_lines
+from .classification import ClassificationExample, featurize_classification, iter_delimited
+from .common import iter_text_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _ENDING = re.compile(r"ending(\d+)$")
@@ -52,26 +52,33 @@ def read_multiple_choice_file(path: str | os.PathLike, *, same_choice_count: boo
     Raises ValueError naming file:line on malformed rows, unknown answers, fewer than 2 choices,
     a choice count that differs (with `same_choice_count`) and empty files.
     """
-    path = os.fspath(path)
-    if path.lower().endswith(JSONL_SUFFIXES):
-        examples = _read_jsonl(path)
-    else:
-        examples = _read_swag_csv(path)
+    examples = list(iter_multiple_choice_file(path, same_choice_count=same_choice_count, has_labels=has_labels))
     if not examples:
-        raise ValueError(f"{path}: no examples (empty file or header only)")
-    if has_labels is None:
-        has_labels = examples[0].label is not None
-    if not has_labels:
-        examples = [dataclasses.replace(e, label=None) for e in examples]
+        raise ValueError(f"{os.fspath(path)}: no examples (empty file or header only)")
+    return examples
+
+
+def iter_multiple_choice_file(path: str | os.PathLike, *, same_choice_count: bool = False,
+                              has_labels: bool | None = None) -> Iterator[MultipleChoiceExample]:
+    """`read_multiple_choice_file`'s examples one at a time, the file read as they are taken (each
+    checked against the first; an empty file yields none: the caller says whether that is an error)."""
+    path = os.fspath(path)
+    examples = _iter_jsonl(path) if path.lower().endswith(JSONL_SUFFIXES) else _iter_swag_csv(path)
+    first = None
     for e in examples:
-        if has_labels and e.label is None:
-            raise ValueError(f"{e.source}: no answer, though {examples[0].source} has one")
+        if first is None:
+            first = e
+            has_labels = e.label is not None if has_labels is None else has_labels
+        if not has_labels:
+            e = dataclasses.replace(e, label=None)
+        elif e.label is None:
+            raise ValueError(f"{e.source}: no answer, though {first.source} has one")
         if len(e.choices) < 2:
             raise ValueError(f"{e.source}: {len(e.choices)} choice(s); a question needs at least 2")
-        if same_choice_count and len(e.choices) != len(examples[0].choices):
-            raise ValueError(f"{e.source}: {len(e.choices)} choices, but {examples[0].source} has "
-                             f"{len(examples[0].choices)}; a training file needs the same number for every question")
-    return examples
+        if same_choice_count and len(e.choices) != len(first.choices):
+            raise ValueError(f"{e.source}: {len(e.choices)} choices, but {first.source} has "
+                             f"{len(first.choices)}; a training file needs the same number for every question")
+        yield e
 
 
 def example_from_json(row, where: str) -> MultipleChoiceExample:
@@ -125,42 +132,38 @@ def _answer_index(answer, letters: list[str] | None, count: int, where: str) -> 
     return index
 
 
-def _read_jsonl(path: str) -> list[MultipleChoiceExample]:
-    examples = []
-    for number, line in enumerate(read_text_lines(path), start=1):
-        if not line.strip():
-            continue  # blank lines separate nothing in JSON Lines
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-        examples.append(example_from_json(row, where))
-    return examples
+def _iter_jsonl(path: str) -> Iterator[MultipleChoiceExample]:
+    with open(path, "rb") as f:
+        for where, line in iter_text_lines(f, path):
+            if not line.strip():
+                continue  # blank lines separate nothing in JSON Lines
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+            yield example_from_json(row, where)
 
 
-def _read_swag_csv(path: str) -> list[MultipleChoiceExample]:
-    rows = read_delimited(path, ",", "csv")  # (line, fields) of the non-blank rows; errors name the line
-    if not rows:
-        return []
-    header = rows[0][1]
+def _iter_swag_csv(path: str) -> Iterator[MultipleChoiceExample]:
+    rows = iter_delimited(path, ",", "csv")  # (line, fields) of the non-blank rows; errors name the line
+    first = next(rows, None)
+    if first is None:
+        return
+    header_line, header = first
     endings = sorted((int(m.group(1)), i) for i, name in enumerate(header) if (m := _ENDING.match(name)))
     missing = [name for name in ("sent1", "sent2") if name not in header]
     if missing or len(endings) < 2:
-        raise ValueError(f"{path}:{rows[0][0]}: a multiple-choice CSV needs SWAG's columns sent1, sent2, ending0, "
+        raise ValueError(f"{path}:{header_line}: a multiple-choice CSV needs SWAG's columns sent1, sent2, ending0, "
                          f"ending1, ... (and label); found {', '.join(header)}")
     s1, s2 = header.index("sent1"), header.index("sent2")
     label = header.index("label") if "label" in header else None
-    examples = []
-    for line, fields in rows[1:]:
+    for line, fields in rows:
         where = f"{path}:{line}"
         if len(fields) != len(header):
             raise ValueError(f"{where}: expected {len(header)} columns, found {len(fields)}")
         choices = tuple(f"{fields[s2]} {fields[i]}" for _, i in endings)
         answer = fields[label] if label is not None else None
-        examples.append(MultipleChoiceExample(fields[s1], choices, _answer_index(answer, None, len(choices), where),
-                                              where))
-    return examples
+        yield MultipleChoiceExample(fields[s1], choices, _answer_index(answer, None, len(choices), where), where)
 
 
 def featurize_multiple_choice(examples: Sequence[MultipleChoiceExample], tokenizer, *,

@@ -203,8 +203,8 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
 
     The file is read, featurized and run `chunk_examples` examples at a time, and only what
     scoring needs of each is kept (`Task.evaluation_rows`: e.g. gold and predicted label ids), so
-    memory does not grow with the texts or features of the whole file (the classify family and
-    NER read their files as they go; other readers read the file whole, then cut it). A task that scores whole
+    memory does not grow with the texts or features of the whole file (the classify family, NER
+    and multiple choice read their files as they go; embedding reads the file whole, then cuts it). A task that scores whole
     files only (QA) is run in one piece. `progress`: a bar counting examples on stderr, when
     stderr is a terminal.
     """

@@ -19,10 +19,11 @@ import json
 import numpy as np
 
 from ..data.multiple_choice import (MultipleChoiceExample, example_from_json, featurize_multiple_choice,
-                                    masked_choice_logits, read_multiple_choice_file)
+                                    iter_multiple_choice_file, masked_choice_logits,
+                                    read_multiple_choice_file)
 from ..metrics.classification import accuracy
 from .classify import softmax
-from .task import Task, register
+from .task import Task, chunks_of, register
 
 
 @register
@@ -62,6 +63,15 @@ class MultipleChoiceTask(Task):
 
     def read(self, path, labels=None, train=False):
         return read_multiple_choice_file(path, same_choice_count=train)
+
+    def read_chunks(self, path, labels, size):
+        """Lists of at most `size` questions, the file read as they are taken (bounded memory)."""
+        count = 0
+        for chunk in chunks_of(iter_multiple_choice_file(path), size):
+            count += len(chunk)
+            yield chunk
+        if not count:
+            raise ValueError(f"{path}: no examples (empty file or header only)")
 
     def labels_from(self, examples):
         return None

@@ -191,7 +191,8 @@ class Task(abc.ABC):
 
     def read_chunks(self, path: str, labels: list[str] | None, size: int):
         """The examples of a data file (as `read` gives them) in lists of at most `size`. Default:
-        the file read whole, then cut; the classify family and NER read as they go (bounded memory)."""
+        the file read whole, then cut; the classify family, NER and multiple choice read as they go
+        (bounded memory)."""
         examples = self.read(path, labels=labels)
         for start in range(0, len(examples), size):
             yield examples[start:start + size]
