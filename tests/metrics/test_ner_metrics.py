@@ -115,6 +115,20 @@ def test_equal_to_seqeval_full_dev(shared_data, mode):
         assert report[name] == pytest.approx(ref_report[name], abs=0)
 
 
+@pytest.mark.parametrize("mode, scheme", [("default", "IOB2"), ("strict", "IOB2"), ("strict", "IOB1")])
+def test_counts_summed_over_chunks_equal_seqeval(gold_iob1, mode, scheme):
+    """`evaluate` scores big files from entity counts summed over chunks: the same numbers as
+    seqeval on the whole file, also when predictions are invalid sequences."""
+    true = gold_iob1 if scheme == "IOB1" else [iob1_to_iob2(t) for t in gold_iob1]
+    pred = perturb(true, seed=11, rate=0.15)
+    chunks = [M.ner_counts(true[i:i + 97], pred[i:i + 97], mode=mode, scheme=scheme) for i in range(0, len(true), 97)]
+    summed = [sum(c[k] for c in chunks) for k in range(3)]
+    assert summed == list(M.ner_counts(true, pred, mode=mode, scheme=scheme))
+    want = M.ner_metrics(true, pred, mode=mode, scheme=scheme)  # seqeval's own scores
+    assert M.metrics_from_counts(*summed) == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert summed[0] > 1000 and 0 < summed[2] < summed[1]
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="sentence 0: 2 gold tags but 1 predicted"):
         M.ner_metrics([["O", "B-X"]], [["O"]])

@@ -44,6 +44,36 @@ def ner_metrics(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence
                              ("f1", f1_score))}
 
 
+def ner_counts(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], *,
+               mode: str = "default", scheme: str = "IOB2") -> tuple[int, int, int]:
+    """(gold entities, predicted entities, correct ones) as seqeval extracts them in `mode`
+    (`get_entities`, or `seqeval.scheme.Entities` for strict). Entities never cross sentences, so
+    the counts of a file are the sums of its chunks' (how `evaluate` scores big files in bounded
+    memory); `metrics_from_counts` gives `ner_metrics`' numbers from them."""
+    true_tags, pred_tags, kw = _prepare(true_tags, pred_tags, mode, scheme)
+    if mode == "strict":
+        from seqeval.scheme import Entities
+
+        def extract(tags):
+            return {e.to_tuple() for sentence in Entities(tags, kw["scheme"], False).entities for e in sentence}
+    else:
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        def extract(tags):
+            return set(get_entities(tags))
+    gold, predicted = extract(true_tags), extract(pred_tags)
+    return len(gold), len(predicted), len(gold & predicted)
+
+
+def metrics_from_counts(gold: int, predicted: int, correct: int) -> dict[str, float]:
+    """Micro {"precision", "recall", "f1"} of entity counts; 0.0 where a ratio is undefined, as
+    seqeval's zero_division=0."""
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
 def ner_report(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], *,
                mode: str = "default", scheme: str = "IOB2") -> dict[str, dict[str, float]]:
     """Per entity type (and micro/macro/weighted avg): precision, recall, f1-score, support."""

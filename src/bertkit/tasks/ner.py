@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, iter_ner_file,
                         read_ner_file, split_words, word_predictions)
-from ..metrics.ner import ner_metrics
+from ..metrics.ner import metrics_from_counts, ner_counts
 from .task import Task, chunks_of, register
 
 
@@ -74,14 +76,23 @@ class NerTask(Task):
         return [[labels[i] for i in sentence] for sentence in words]
 
     def evaluation_rows(self, examples, features, outputs, labels):
-        """{"gold": the examples' tag lists, "predicted": one predicted tag per word}."""
-        return {"gold": [e.tags for e in examples], "predicted": self.predicted_tags(examples, features, outputs, labels)}
+        """Entity counts of the chunk (gold, predicted, correct) as seqeval extracts them:
+        int64 [1, 10] = default mode, strict mode with the IOB1 -> IOB2 conversion, strict mode
+        as tagged, and whether the gold tags read as IOB1 (`detect_scheme`), so `score_rows` picks
+        the strict counts of the file's scheme once the whole file has been seen."""
+        gold = [e.tags for e in examples]
+        predicted = self.predicted_tags(examples, features, outputs, labels)
+        counts = (*ner_counts(gold, predicted, mode="default"),  # the same entities in IOB1 and IOB2
+                  *ner_counts(gold, predicted, mode="strict", scheme="IOB1"),
+                  *ner_counts(gold, predicted, mode="strict", scheme="IOB2"),
+                  detect_scheme(gold) == "IOB1")
+        return {"counts": np.array([counts], np.int64)}
 
     def score_rows(self, rows, labels):
-        gold, predicted = rows["gold"], rows["predicted"]
-        metrics = ner_metrics(gold, predicted, mode="default")  # the same entities in IOB1 and IOB2
-        strict = ner_metrics(gold, predicted, mode="strict", scheme=detect_scheme(gold))
-        return {**metrics, **{f"strict_{k}": v for k, v in strict.items()}}
+        counts = rows["counts"].sum(axis=0)
+        strict = counts[3:6] if counts[9] else counts[6:9]
+        return {**metrics_from_counts(*map(int, counts[:3])),
+                **{f"strict_{k}": v for k, v in metrics_from_counts(*map(int, strict)).items()}}
 
     def format_predictions(self, examples, features, outputs, labels):
         predicted = self.predicted_tags(examples, features, outputs, labels)
