@@ -204,9 +204,9 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
     The file is read, featurized and run `chunk_examples` examples at a time, and only what
     scoring needs of each is kept (`Task.evaluation_rows`: e.g. gold and predicted label ids), so
     memory does not grow with the texts or features of the whole file (the classify family, NER
-    and multiple choice read their files as they go; embedding reads the file whole, then cuts it). A task that scores whole
-    files only (QA) is run in one piece. `progress`: a bar counting examples on stderr, when
-    stderr is a terminal.
+    and multiple choice read their files as they go; embedding reads the file whole, then cuts
+    it). A task that scores whole files only (QA) is run in one piece. `progress`: a bar counting
+    examples on stderr, when stderr is a terminal.
     """
     from tqdm.auto import tqdm
 
@@ -222,8 +222,8 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
     if task.whole_file_scoring:
         examples = task.read(data_file, labels=labels)
         features = task.featurize(examples, loaded.tokenizer, labels)
-        metrics, rows = task.score(examples, features, run_model(loaded.forward, features, task.per_token,
-                                                                  batch_size=batch_size), labels), None
+        outputs = run_model(loaded.forward, features, task.per_token, batch_size=batch_size)
+        metrics, rows = task.score(examples, features, outputs, labels), None
     else:
         parts = []
         with tqdm(unit="ex", desc="evaluate", leave=False, file=sys.stderr,
