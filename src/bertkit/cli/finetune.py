@@ -88,9 +88,8 @@ def add_runtime_flags(p) -> None:
                         "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
                         "(default: tensorflow where it sees a GPU, else tflite)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 (default), or int8: dynamic-range int8 weights on the TFLite runtime (4x "
-                        "smaller, faster on CPUs with int8 dot products; outputs change slightly: see "
-                        "docs/benchmarks.md)")
+                   help="fp32 (default), or int8: dynamic-range int8 weights on the TFLite runtime (a 4x "
+                        "smaller model, less memory; outputs change slightly: see docs/benchmarks.md)")
 
 
 def _task_options(args) -> dict:
