@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .common import (doc_spans, iter_text_lines, make_dataset, pad_rows,  # noqa: F401  (make_dataset re-exported)
-                     read_text_lines)
+from .common import doc_spans, iter_text_lines, make_dataset, nonempty, pad_rows  # noqa: F401  (make_dataset re-exported)
 
 log = logging.getLogger("bertkit.data")
 
@@ -110,12 +109,7 @@ def iter_classification_file(path: str | os.PathLike, *, text_column: Column | N
         cols = [parse_column(c) for c in (text_column, text_pair_column, label_column)]
         examples = _rows_to_examples(path, lambda: iter_delimited(path, delimiter, quoting), *cols, has_labels,
                                      header, label_list)
-    count = 0
-    for example in examples:
-        count += 1
-        yield example
-    if not count:
-        raise ValueError(f"{path}: no examples (empty file or header only)")
+    yield from nonempty(examples, f"{path}: no examples (empty file or header only)")
 
 
 def read_class_folders(path: str, has_labels: bool = True) -> list[ClassificationExample]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -51,6 +51,17 @@ def iter_text_lines(stream: BinaryIO, name: str) -> Iterator[tuple[str, str]]:
         except UnicodeDecodeError as e:
             raise ValueError(f"{name}:{number}: not valid UTF-8 ({e.reason})") from None
         yield f"{name}:{number}", text
+
+
+def nonempty(items: Iterable, error: str) -> Iterator:
+    """`items` passed through as they are taken; ValueError(`error`) once they end if there were
+    none (an empty file, for the readers that stream)."""
+    seen = False
+    for item in items:
+        seen = True
+        yield item
+    if not seen:
+        raise ValueError(error)
 
 
 # --- windows over sequences longer than the model's max length ---------------------------------

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .classification import ClassificationExample, featurize_classification, iter_delimited
-from .common import iter_text_lines
+from .common import iter_text_lines, nonempty
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _ENDING = re.compile(r"ending(\d+)$")
@@ -52,20 +52,17 @@ def read_multiple_choice_file(path: str | os.PathLike, *, same_choice_count: boo
     Raises ValueError naming file:line on malformed rows, unknown answers, fewer than 2 choices,
     a choice count that differs (with `same_choice_count`) and empty files.
     """
-    examples = list(iter_multiple_choice_file(path, same_choice_count=same_choice_count, has_labels=has_labels))
-    if not examples:
-        raise ValueError(f"{os.fspath(path)}: no examples (empty file or header only)")
-    return examples
+    return list(iter_multiple_choice_file(path, same_choice_count=same_choice_count, has_labels=has_labels))
 
 
 def iter_multiple_choice_file(path: str | os.PathLike, *, same_choice_count: bool = False,
                               has_labels: bool | None = None) -> Iterator[MultipleChoiceExample]:
     """`read_multiple_choice_file`'s examples one at a time, the file read as they are taken (each
-    checked against the first; an empty file yields none: the caller says whether that is an error)."""
+    checked against the first; an empty file is the same error, raised at its end)."""
     path = os.fspath(path)
     examples = _iter_jsonl(path) if path.lower().endswith(JSONL_SUFFIXES) else _iter_swag_csv(path)
     first = None
-    for e in examples:
+    for e in nonempty(examples, f"{path}: no examples (empty file or header only)"):
         if first is None:
             first = e
             has_labels = e.label is not None if has_labels is None else has_labels

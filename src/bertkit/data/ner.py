@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from .common import (IGNORE_INDEX, doc_spans, make_dataset, max_context_owner,  # noqa: F401
-                     iter_text_lines, pad_rows, read_text_lines)
+                     iter_text_lines, nonempty, pad_rows)
 
 _TAG = re.compile(r"O|[BI]-\S+")
 _FIELD_SEP = re.compile(r"[ \t]+")
@@ -81,21 +81,19 @@ def infer_tag_list(examples: Sequence[NerExample]) -> list[str]:
 def read_ner_file(path: str | os.PathLike, **kwargs) -> list[NerExample]:
     """CoNLL columns, or JSON Lines for .jsonl/.json/.ndjson (kwargs go to the reader).
     Raises ValueError naming the file (and line) for bad rows and for a file without sentences."""
-    return _nonempty(path, list(iter_ner_file(path, **kwargs)))
+    return list(iter_ner_file(path, **kwargs))
 
 
 def iter_ner_file(path: str | os.PathLike, **kwargs) -> Iterator[NerExample]:
     """`read_ner_file`'s sentences one at a time, the file read as they are taken (an empty file
-    yields none: the caller says whether that is an error)."""
+    is the same error, raised at its end)."""
     if os.fspath(path).lower().endswith((".jsonl", ".json", ".ndjson")):
-        return iter_ner_jsonl(path, **kwargs)
-    return iter_conll(path, **kwargs)
+        return _sentences(path, iter_ner_jsonl(path, **kwargs))
+    return _sentences(path, iter_conll(path, **kwargs))
 
 
-def _nonempty(path, examples: list) -> list:
-    if not examples:
-        raise ValueError(f"{os.fspath(path)}: no sentences (empty file)")
-    return examples
+def _sentences(path, examples: Iterable[NerExample]) -> Iterator[NerExample]:
+    return nonempty(examples, f"{os.fspath(path)}: no sentences (empty file)")
 
 
 def read_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
@@ -106,7 +104,7 @@ def read_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool 
     `-DOCSTART-` lines. Columns are separated by spaces or tabs. Raises ValueError with file:line
     on a row whose column count differs from the file's first row, or a tag that is not O/B-X/I-X.
     """
-    return _nonempty(path, list(iter_conll(path, has_tags=has_tags, to_iob2=to_iob2)))
+    return list(_sentences(path, iter_conll(path, has_tags=has_tags, to_iob2=to_iob2)))
 
 
 def iter_conll(path: str | os.PathLike, *, has_tags: bool = True, to_iob2: bool = False) -> Iterator[NerExample]:
@@ -143,8 +141,8 @@ def read_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_
                    has_tags: bool = True, to_iob2: bool = False) -> list[NerExample]:
     """One JSON object per line with a list of words and a list of tags of the same length (kept as
     given, or converted to IOB2 with `to_iob2`)."""
-    return _nonempty(path, list(iter_ner_jsonl(path, tokens_key=tokens_key, tags_key=tags_key, has_tags=has_tags,
-                                               to_iob2=to_iob2)))
+    return list(_sentences(path, iter_ner_jsonl(path, tokens_key=tokens_key, tags_key=tags_key, has_tags=has_tags,
+                                                to_iob2=to_iob2)))
 
 
 def iter_ner_jsonl(path: str | os.PathLike, *, tokens_key: str = "tokens", tags_key: str = "tags",

@@ -50,12 +50,7 @@ class NerTask(Task):
 
     def read_chunks(self, path, labels, size):
         """Lists of at most `size` sentences, the file read as they are taken (bounded memory)."""
-        count = 0
-        for chunk in chunks_of(iter_ner_file(path, to_iob2=self._to_iob2()), size):
-            count += len(chunk)
-            yield chunk
-        if not count:
-            raise ValueError(f"{path}: no sentences (empty file)")
+        return chunks_of(iter_ner_file(path, to_iob2=self._to_iob2()), size)
 
     def _to_iob2(self) -> bool:
         scheme = self.options["tag_scheme"]

@@ -15,6 +15,7 @@ called, so `bertkit predict` on the TFLite runtime starts without TensorFlow.
 from __future__ import annotations
 
 import abc
+import itertools
 from typing import Any
 
 TASKS: dict[str, type[Task]] = {}  # name -> Task subclass, in registration order
@@ -48,8 +49,6 @@ def task_names() -> tuple[str, ...]:
 
 def chunks_of(items, size: int):
     """Lists of at most `size` consecutive items of an iterable, taken as they are needed."""
-    import itertools
-
     items = iter(items)
     while chunk := list(itertools.islice(items, size)):
         yield chunk
@@ -193,9 +192,7 @@ class Task(abc.ABC):
         """The examples of a data file (as `read` gives them) in lists of at most `size`. Default:
         the file read whole, then cut; the classify family, NER and multiple choice read as they go
         (bounded memory)."""
-        examples = self.read(path, labels=labels)
-        for start in range(0, len(examples), size):
-            yield examples[start:start + size]
+        return chunks_of(self.read(path, labels=labels), size)
 
     @abc.abstractmethod
     def labels_from(self, examples: list) -> list[str] | None:
