@@ -153,7 +153,6 @@ class Embedder:
                  revision: str | None = None, precision: str = "fp32"):
         from .hub import resolve_model_path
         from .tasks.inference import pick_runtime
-        from .tasks.lite import check_precision
 
         model_dir = resolve_model_path(model_dir, revision)
         found = read_pooling_config(model_dir)
@@ -166,10 +165,7 @@ class Embedder:
                                      length)
         self.model_dir, self.batch_size = model_dir, batch_size
         self.tokenizer = load_tokenizer(model_dir)
-        self.precision = check_precision(precision)
-        if precision != "fp32" and runtime == "tensorflow":
-            raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
-        self.runtime = pick_runtime(runtime) if precision == "fp32" else "tflite"
+        self.runtime, self.precision = pick_runtime(runtime, precision), precision
         self._forward = self._load_forward()
         self.dimension = self.config.hidden_size
 

@@ -74,7 +74,7 @@ class Predictor:
             from ..serve.engine import EnginePredictor, serves_through_engine
             from ..tasks.inference import pick_runtime
 
-            if serves_through_engine(path) and (precision != "fp32" or pick_runtime(runtime) == "tflite"):
+            if serves_through_engine(path) and pick_runtime(runtime, precision) == "tflite":
                 return EnginePredictor(path, runtime, precision)
         if precision != "fp32":
             raise ValueError(f"{path}: --precision {precision} runs a fine-tuned task model directory on the TFLite "

@@ -127,11 +127,20 @@ class LoadedModel:
         return features, run_model(self.forward, features, self.task.per_token, batch_size=batch_size)
 
 
-def pick_runtime(runtime: str) -> str:
+def pick_runtime(runtime: str, precision: str = "fp32") -> str:
     """"auto" -> "tensorflow" where TensorFlow sees a GPU, else "tflite". Without an NVIDIA driver
-    on the machine (and TensorFlow not loaded yet) the answer is "tflite" without importing it."""
+    on the machine (and TensorFlow not loaded yet) the answer is "tflite" without importing it.
+    `precision` "int8" (bertkit.export.tflite) runs on TFLite only: "auto" then means "tflite".
+
+    Raises ValueError for an unknown runtime or precision, or int8 with runtime "tensorflow"."""
+    from .lite import check_precision
+
     if runtime not in RUNTIMES:
         raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if check_precision(precision) != "fp32":
+        if runtime == "tensorflow":
+            raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
+        return "tflite"
     if runtime != "auto":
         return runtime
     if "tensorflow" not in sys.modules and not os.path.exists("/proc/driver/nvidia/version"):
@@ -147,18 +156,11 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
 
     `precision` "int8" runs dynamic-range int8 weights (bertkit.export.tflite), on the TFLite
     runtime only: "auto" then means TFLite, also where TensorFlow sees a GPU.
-    Raises ValueError for a directory that `bertkit finetune` did not write, or int8 with runtime
-    "tensorflow". With runtime "auto" and fp32, a model TFLite cannot convert runs on TensorFlow
-    (with a warning); with "tflite" or int8 it is an error.
+    Raises ValueError for a directory that `bertkit finetune` did not write, or as `pick_runtime`.
+    With runtime "auto" and fp32, a model TFLite cannot convert runs on TensorFlow (with a
+    warning); with "tflite" or int8 it is an error.
     """
-    from .lite import check_precision
-
-    check_precision(precision)
-    if precision != "fp32":
-        if runtime == "tensorflow":
-            raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
-        pick_runtime(runtime)  # checks the name
-        runtime = "tflite"
+    chosen = pick_runtime(runtime, precision)
     config, raw = read_config(model_dir)
     name = raw.get("bertkit_task")
     if name not in tasks:
@@ -167,7 +169,6 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
     task = tasks[name](**raw.get("bertkit_task_options", {}))
     task.fit_lengths(config, model_dir)
     tokenizer = load_tokenizer(model_dir)
-    chosen = pick_runtime(runtime)
     keras_model = []  # loaded at most once, only if needed
 
     def get_model():
@@ -186,7 +187,7 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
             return LoadedModel(task, tokenizer, saved_labels(raw), config, forward, "tflite",
                                keras_model[0] if keras_model else None, precision)
         except Exception as e:  # the converter's errors have no common base class
-            if runtime == "tflite":
+            if runtime == "tflite" or precision != "fp32":
                 raise
             log.warning("%s: running on TensorFlow, TFLite could not convert the model: %s", model_dir,
                         str(e).splitlines()[0] if str(e) else type(e).__name__)
