@@ -4,6 +4,7 @@ token-classification model (9 labels), AdamW + global-norm clipping as both fine
 
     python benchmarks/finetune_step.py tf --model MINILM --batch-size 32 --max-length 32
     python benchmarks/finetune_step.py torch --model MINILM --batch-size 32 --max-length 32
+    python benchmarks/finetune_step.py tf --model MINILM --precision bf16   # Keras mixed_bfloat16
 
 Prints one JSON line: the CPU header, the first call (tracing + graph optimisation or XLA
 compilation, seconds) and the median milliseconds of the forward pass (training mode), the
@@ -34,6 +35,9 @@ def tf_side(args, ids, labels) -> dict:
     import tensorflow as tf
 
     from bertkit.pretrained import load_model
+    from bertkit.training.optimizer import set_precision
+
+    set_precision(args.precision)  # before the model is built: its layers take the global policy
     from bertkit.training.optimizer import OptimizerConfig, create_optimizer
 
     model = load_model(args.model, task="ner", labels=[str(i) for i in range(9)], num_labels=9)
@@ -80,8 +84,11 @@ def torch_side(args, ids, labels) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, eps=1e-6)
     x, y = torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def forward():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(input_ids=x).logits
 
     def update():
@@ -91,7 +98,9 @@ def torch_side(args, ids, labels) -> dict:
         optimizer.step()
 
     def step():
-        model(input_ids=x, labels=y).loss.backward()
+        with autocast():
+            loss = model(input_ids=x, labels=y).loss
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
@@ -109,13 +118,15 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", dest="seq_length", type=int, default=32)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: Keras' mixed_bfloat16 policy (tf), CPU autocast to bfloat16 (torch)")
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, 30000, (args.batch_size, args.seq_length)).astype(np.int32)
     labels = rng.integers(0, 9, (args.batch_size, args.seq_length)).astype(np.int32)
     result = (tf_side if args.side == "tf" else torch_side)(args, ids, labels)
     print(json.dumps({**cpu_header(), "side": args.side, "batch_size": args.batch_size,
-                      "seq_length": args.seq_length, **result}))
+                      "seq_length": args.seq_length, "precision": args.precision, **result}))
 
 
 if __name__ == "__main__":

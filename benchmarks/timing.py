@@ -6,21 +6,13 @@ import os
 import statistics
 import time
 
-FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+from bertkit.cpu import FLAGS_OF_INTEREST, cpu_flags, cpu_info
 
 
 def cpu_header() -> dict:
     """The CPU a measurement ran on: model name, family/model, the flags that decide the fast paths,
     the CPUs this process may use and the load average (Linux /proc)."""
-    info = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    flags = set(info.get("flags", "").split())
+    info, flags = cpu_info(), cpu_flags()
     return {"cpu": info.get("model name"), "family": info.get("cpu family"), "model": info.get("model"),
             "flags": [f for f in FLAGS_OF_INTEREST if f in flags], "cpus": len(os.sched_getaffinity(0)),
             "load_average": os.getloadavg()}

@@ -134,8 +134,9 @@ class Embedder:
       pooling, normalize, max_length: override the folder's pooling mode, normalisation and
         max_seq_length (pieces per text, [CLS] and [SEP] included).
       runtime: "auto" (TFLite on CPUs, TensorFlow where it sees a GPU), "tflite" or "tensorflow".
-      precision: "fp32", or "int8" (dynamic-range int8 weights on the TFLite runtime; cosine to
-        the fp32 embeddings >= 0.99 on real sentences, docs/benchmarks.md).
+      precision: "fp32"; "int8" (dynamic-range int8 weights on the TFLite runtime; cosine to the
+        fp32 embeddings >= 0.99 on real sentences, docs/benchmarks.md); or "auto" (default): int8
+        where the CPU has int8 dot-product units, else fp32 (bertkit.cpu). `.precision` says which.
       batch_size: texts per forward pass (sorted by length first).
       revision: branch, tag or commit of a Hub repo.
     Raises: ValueError for an unknown pooling mode, runtime or precision (int8 with runtime
@@ -150,7 +151,7 @@ class Embedder:
 
     def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None,
                  max_length: int | None = None, runtime: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE,
-                 revision: str | None = None, precision: str = "fp32"):
+                 revision: str | None = None, precision: str = "auto"):
         from .hub import resolve_model_path
         from .tasks.inference import pick_runtime
 
@@ -165,7 +166,7 @@ class Embedder:
                                      length)
         self.model_dir, self.batch_size = model_dir, batch_size
         self.tokenizer = load_tokenizer(model_dir)
-        self.runtime, self.precision = pick_runtime(runtime, precision), precision
+        self.runtime, self.precision = pick_runtime(runtime, precision)
         self._forward = self._load_forward()
         self.dimension = self.config.hidden_size
 

@@ -182,3 +182,21 @@ def test_int8_runs_on_tflite_only(models):
         load_for_inference(models["classify"], TASKS, runtime="tensorflow", precision="int8")
     with pytest.raises(ValueError, match="--precision must be one of fp32, int8"):
         load_for_inference(models["classify"], TASKS, precision="fp16")
+
+
+@pytest.mark.parametrize("int8_units", [True, False])
+def test_auto_precision_follows_the_cpu(models, lines, int8_units, tmp_path, monkeypatch):
+    """The default precision "auto" loads exactly what the explicit choice for this CPU loads."""
+    import bertkit.cpu
+
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(bertkit.cpu.PRECISION_ENV)
+    monkeypatch.setattr(bertkit.cpu, "has_int8_dot", lambda: int8_units)
+    auto = load_for_inference(models["classify"], TASKS)
+    want = "int8" if int8_units else "fp32"
+    assert (auto.runtime, auto.precision) == ("tflite", want)
+    explicit = load_for_inference(models["classify"], TASKS, precision=want)
+    features = auto.task.featurize(auto.task.examples_from_lines(lines["classify"]), auto.tokenizer, None)
+    np.testing.assert_array_equal(run_model(auto.forward, features, False)["logits"],
+                                  run_model(explicit.forward, features, False)["logits"])
+    assert load_for_inference(models["classify"], TASKS, runtime="tensorflow").precision == "fp32"

@@ -56,14 +56,15 @@ class Predictor:
         self._keep_alive = keep_alive  # the loaded SavedModel / module owning the functions
 
     @classmethod
-    def load(cls, path: str, runtime: str = "auto", precision: str = "fp32", **build_options):
+    def load(cls, path: str, runtime: str = "auto", precision: str = "auto", **build_options):
         """An export folder (its highest version), a version folder, or a model directory.
 
         A fine-tuned task model directory runs through the inference engine
         (bertkit.serve.engine.EnginePredictor: the TFLite runtime on CPUs, `bertkit predict`'s
         answers) unless `runtime` is "tensorflow" or `build_options` shape an export; anything else
         (exports, encoders) is served as a SavedModel built in memory. `precision` "int8" (dynamic-
-        range int8 weights) is the engine's: it needs a task model directory, on TFLite.
+        range int8 weights) is the engine's: it needs a task model directory, on TFLite; "auto" is
+        the engine's choice for this CPU (bertkit.cpu), and fp32 for anything else.
 
         Raises: ValueError for int8 with anything the engine does not serve."""
         from . import build_module, resolve_export
@@ -74,9 +75,9 @@ class Predictor:
             from ..serve.engine import EnginePredictor, serves_through_engine
             from ..tasks.inference import pick_runtime
 
-            if serves_through_engine(path) and pick_runtime(runtime, precision) == "tflite":
+            if serves_through_engine(path) and pick_runtime(runtime, precision)[0] == "tflite":
                 return EnginePredictor(path, runtime, precision)
-        if precision != "fp32":
+        if precision not in ("auto", "fp32"):
             raise ValueError(f"{path}: --precision {precision} runs a fine-tuned task model directory on the TFLite "
                              "runtime; exports, encoders and --runtime tensorflow run in fp32")
         if saved is not None:

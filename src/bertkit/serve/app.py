@@ -97,7 +97,7 @@ def create_app(predictor, options: ServeOptions | None = None, warm_up: bool = T
 
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeOptions | None = None,
-          log_level: str = "info", runtime: str = "auto", precision: str = "fp32") -> None:
+          log_level: str = "info", runtime: str = "auto", precision: str = "auto") -> None:
     """Serves `model` over HTTP until interrupted (`bertkit serve`; endpoints in bertkit.serve).
 
     Args:
@@ -108,8 +108,9 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeO
       runtime: for a fine-tuned model directory, "auto" (the TFLite runtime on CPUs, as `bertkit
         predict`), "tflite" or "tensorflow" (the export's graph, built in memory). Exports always
         run as SavedModels.
-      precision: "fp32", or "int8" for a fine-tuned model directory on TFLite (dynamic-range int8
-        weights, as `bertkit predict --precision int8`).
+      precision: "fp32"; "int8" for a fine-tuned model directory on TFLite (dynamic-range int8
+        weights, as `bertkit predict --precision int8`); or "auto" (default): the engine's choice
+        for this CPU (bertkit.cpu), fp32 for exports.
 
     Raises:
       FileNotFoundError / ValueError: the model cannot be loaded (before the server starts).
@@ -124,6 +125,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, options: ServeO
     from ..export.runtime import Predictor
 
     predictor = Predictor.load(model, runtime=runtime, precision=precision)
-    log.warning("serving %s (%s, %s) on http://%s:%d", predictor.source, predictor.kind,
-                predictor.metadata.get("runtime", "SavedModel"), host, port)
+    log.warning("serving %s (%s, %s, %s) on http://%s:%d", predictor.source, predictor.kind,
+                predictor.metadata.get("runtime", "SavedModel"), predictor.metadata.get("precision", "fp32"),
+                host, port)
     uvicorn.run(create_app(predictor, options), host=host, port=port, log_level=log_level)

@@ -34,7 +34,7 @@ class EnginePredictor:
     task model directory loaded by `load_for_inference`. One batch runs at a time (a lock): the
     task objects keep per-call state, and the interpreter is not re-entrant."""
 
-    def __init__(self, model_dir: str, runtime: str = "auto", precision: str = "fp32"):
+    def __init__(self, model_dir: str, runtime: str = "auto", precision: str = "auto"):
         loaded = load_for_inference(model_dir, all_tasks(), runtime, precision)
         task = loaded.task
         self._loaded, self._lock = loaded, threading.Lock()

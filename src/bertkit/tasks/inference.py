@@ -108,7 +108,8 @@ class LoadedModel:
     """A fine-tuned model directory, ready for inference.
 
     `forward` runs the model ({input name: int32 [B, S]} -> {output name: float32 [B, ...]}) on
-    `runtime` in `precision` ("fp32", or "int8" weights on TFLite); `model` is the Keras model, or
+    `runtime` in `precision` ("fp32", or "int8" weights on TFLite: never "auto", which loading
+    resolves); `model` is the Keras model, or
     None when the TFLite runtime found the converted model in its cache and never needed it.
     """
 
@@ -127,20 +128,32 @@ class LoadedModel:
         return features, run_model(self.forward, features, self.task.per_token, batch_size=batch_size)
 
 
-def pick_runtime(runtime: str, precision: str = "fp32") -> str:
-    """"auto" -> "tensorflow" where TensorFlow sees a GPU, else "tflite". Without an NVIDIA driver
-    on the machine (and TensorFlow not loaded yet) the answer is "tflite" without importing it.
-    `precision` "int8" (bertkit.export.tflite) runs on TFLite only: "auto" then means "tflite".
+def pick_runtime(runtime: str, precision: str = "auto") -> tuple[str, str]:
+    """The (runtime, precision) a saved model runs on.
+
+    runtime "auto" -> "tensorflow" where TensorFlow sees a GPU, else "tflite"; without an NVIDIA
+    driver on the machine (and TensorFlow not loaded yet) the answer is "tflite" without importing
+    it. precision "auto" -> bertkit.cpu.auto_precision() on TFLite ("int8" where the CPU has int8
+    dot-product units, else "fp32"), "fp32" on TensorFlow. "int8" (bertkit.export.tflite) runs on
+    TFLite only: runtime "auto" then means "tflite".
 
     Raises ValueError for an unknown runtime or precision, or int8 with runtime "tensorflow"."""
+    from ..cpu import auto_precision
     from .lite import check_precision
 
     if runtime not in RUNTIMES:
         raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if precision == "auto":
+        chosen = _float_runtime(runtime)
+        return chosen, auto_precision() if chosen == "tflite" else "fp32"
     if check_precision(precision) != "fp32":
         if runtime == "tensorflow":
             raise ValueError(f"--precision {precision} runs on the TFLite runtime, not --runtime tensorflow")
-        return "tflite"
+        return "tflite", precision
+    return _float_runtime(runtime), "fp32"
+
+
+def _float_runtime(runtime: str) -> str:
     if runtime != "auto":
         return runtime
     if "tensorflow" not in sys.modules and not os.path.exists("/proc/driver/nvidia/version"):
@@ -151,16 +164,20 @@ def pick_runtime(runtime: str, precision: str = "fp32") -> str:
     return "tensorflow" if tf.config.list_physical_devices("GPU") else "tflite"
 
 
-def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", precision: str = "fp32") -> LoadedModel:
+def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", precision: str = "auto") -> LoadedModel:
     """Loads a fine-tuned model directory for `predict`/`evaluate` on `runtime` (RUNTIMES).
 
-    `precision` "int8" runs dynamic-range int8 weights (bertkit.export.tflite), on the TFLite
-    runtime only: "auto" then means TFLite, also where TensorFlow sees a GPU.
+    `precision`: "fp32"; "int8", dynamic-range int8 weights (bertkit.export.tflite) on the TFLite
+    runtime only (runtime "auto" then means TFLite, also where TensorFlow sees a GPU); or "auto",
+    the CPU's choice (`pick_runtime`, bertkit.cpu). `LoadedModel.precision` says what was chosen.
     Raises ValueError for a directory that `bertkit finetune` did not write, or as `pick_runtime`.
-    With runtime "auto" and fp32, a model TFLite cannot convert runs on TensorFlow (with a
-    warning); with "tflite" or int8 it is an error.
+    With runtime and precision "auto", a model TFLite cannot convert runs on TensorFlow in fp32
+    (with a warning); with runtime "tflite" or precision "int8" it is an error.
     """
-    chosen = pick_runtime(runtime, precision)
+    asked = precision
+    chosen, precision = pick_runtime(runtime, precision)
+    log.info("%s: runtime %s, precision %s%s", model_dir, chosen, precision,
+             " (chosen for this CPU: --precision auto)" if asked == "auto" else "")
     config, raw = read_config(model_dir)
     name = raw.get("bertkit_task")
     if name not in tasks:
@@ -187,16 +204,16 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
             return LoadedModel(task, tokenizer, saved_labels(raw), config, forward, "tflite",
                                keras_model[0] if keras_model else None, precision)
         except Exception as e:  # the converter's errors have no common base class
-            if runtime == "tflite" or precision != "fp32":
+            if runtime == "tflite" or asked not in ("auto", "fp32"):
                 raise
             log.warning("%s: running on TensorFlow, TFLite could not convert the model: %s", model_dir,
                         str(e).splitlines()[0] if str(e) else type(e).__name__)
     model = get_model()
-    return LoadedModel(task, tokenizer, model.labels, config, graph_forward(model), "tensorflow", model)
+    return LoadedModel(task, tokenizer, model.labels, config, graph_forward(model), "tensorflow", model, "fp32")
 
 
 def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", report_dir: str | None = None,
-             precision: str = "fp32", batch_size: int = INFERENCE_BATCH_SIZE, progress: bool = False,
+             precision: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE, progress: bool = False,
              chunk_examples: int = EVALUATE_CHUNK_EXAMPLES, **read_options) -> dict:
     """Scores a fine-tuned model on a labelled file; the task's metrics as a dict. With
     `report_dir`, also writes them there (metrics.json) with the task's extras (classify: the
@@ -244,7 +261,7 @@ def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto",
 def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, str]], tasks: dict,
                      chunk_lines: int = PREDICT_CHUNK_LINES,
                      batch_size: int = INFERENCE_BATCH_SIZE, runtime: str = "auto",
-                     precision: str = "fp32") -> Iterator[dict]:
+                     precision: str = "auto") -> Iterator[dict]:
     """One prediction per input line, in input order, `chunk_lines` lines in memory at a time.
 
     `lines` holds the texts, or `(where, text)` pairs where `where` ("file:line") names the line in
@@ -263,7 +280,7 @@ def iter_predictions(model_dir: str, lines: Iterable[str] | Iterable[tuple[str, 
         yield from _predict_chunk(loaded, chunk, batch_size)
 
 
-def predict(model_dir: str, lines: list[str], tasks: dict, runtime: str = "auto", precision: str = "fp32") -> list[dict]:
+def predict(model_dir: str, lines: list[str], tasks: dict, runtime: str = "auto", precision: str = "auto") -> list[dict]:
     """`iter_predictions` as a list: one prediction per line."""
     return list(iter_predictions(model_dir, lines, tasks, runtime=runtime, precision=precision))
 
