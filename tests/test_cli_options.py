@@ -106,3 +106,13 @@ def test_flag_args_is_the_inverse_of_options_from_args():
     args = parse("finetune", "classify", "--model", "m", "--train", "t", "--out", "o",
                  *flag_args(finetune, FINETUNE_HELP, {"patience": "--early-stopping"}))
     assert options_from_args(FinetuneOptions, args, progress=True) == finetune
+
+
+def test_precision_defaults_per_command():
+    """Commands that run a model for its outputs default to the CPU's choice (bertkit.cpu);
+    evaluate measures the trained model, so it defaults to fp32."""
+    assert parse("predict", "--model", "m", "in.txt").precision == "auto"
+    assert parse("embed", "--model", "m", "in.txt", "--output", "o.npy").precision == "auto"
+    assert parse("serve", "--model", "m").precision == "auto"
+    assert parse("evaluate", "--model", "m", "--data", "d.tsv").precision == "fp32"
+    assert parse("evaluate", "--model", "m", "--data", "d.tsv", "--precision", "auto").precision == "auto"

@@ -80,18 +80,19 @@ def _data_flags(p) -> None:
                    help="qa: skip (with a warning) answers whose text is not at answer_start")
 
 
-def add_runtime_flags(p) -> None:
+def add_runtime_flags(p, precision: str = "auto") -> None:
     """--runtime and --precision, for every command that runs a saved model (predict, evaluate,
-    embed, search, serve)."""
+    embed, search, serve); `precision` is the command's default ("fp32" for evaluate, which
+    measures the model as trained)."""
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="what runs the model: tflite (XNNPACK kernels, faster on CPUs; converted once per "
                         "model and cached in $BERTKIT_CACHE or ~/.cache/bertkit), tensorflow, or auto "
                         "(default: tensorflow where it sees a GPU, else tflite)")
-    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
-                   help="fp32; int8: dynamic-range int8 weights on the TFLite runtime (a 4x smaller model, "
-                        "less memory, 3.4x faster on CPUs with VNNI/AMX; about 0.3%% of labels change: see "
-                        "docs/benchmarks.md); auto (default): int8 where the CPU has int8 dot-product units "
-                        "(VNNI, AMX), else fp32, or $BERTKIT_PRECISION where set")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default=precision,
+                   help=f"fp32; int8: dynamic-range int8 weights on the TFLite runtime (a 4x smaller model, "
+                        f"less memory, 3.4x faster on CPUs with VNNI/AMX; a few labels in 1,000 change: see "
+                        f"docs/benchmarks.md); auto: int8 where the CPU has int8 dot-product units (VNNI, "
+                        f"AMX), else fp32, or $BERTKIT_PRECISION where set (default: {precision})")
 
 
 def _task_options(args) -> dict:
@@ -128,7 +129,7 @@ def register(subparsers) -> None:
                                         "(confusion_matrix.json and .png; rows true, columns predicted)")
     e.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE,
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
-    add_runtime_flags(e)
+    add_runtime_flags(e, precision="fp32")
     add_progress_flag(e)
     _data_flags(e)
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)

@@ -213,11 +213,13 @@ def load_for_inference(model_dir: str, tasks: dict, runtime: str = "auto", preci
 
 
 def evaluate(model_dir: str, data_file: str, tasks: dict, runtime: str = "auto", report_dir: str | None = None,
-             precision: str = "auto", batch_size: int = INFERENCE_BATCH_SIZE, progress: bool = False,
+             precision: str = "fp32", batch_size: int = INFERENCE_BATCH_SIZE, progress: bool = False,
              chunk_examples: int = EVALUATE_CHUNK_EXAMPLES, **read_options) -> dict:
     """Scores a fine-tuned model on a labelled file; the task's metrics as a dict. With
     `report_dir`, also writes them there (metrics.json) with the task's extras (classify: the
-    confusion matrix as JSON and PNG). `runtime`, `precision`: as `load_for_inference`.
+    confusion matrix as JSON and PNG). `runtime`, `precision`: as `load_for_inference`; precision
+    defaults to "fp32" here, so the metrics are the trained model's on every machine (those of the
+    dev pass of `finetune`); "auto" or "int8" measure the faster deployment.
 
     The file is read, featurized and run `chunk_examples` examples at a time, and only what
     scoring needs of each is kept (`Task.evaluation_rows`: e.g. gold and predicted label ids), so
