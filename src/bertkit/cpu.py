@@ -10,7 +10,7 @@ fp32, the trained model's metrics) means:
   * "fp32" everywhere else, and always on the TensorFlow runtime.
 
 Measured on 2 cores (docs/benchmarks.md): on an Intel Xeon with AMX and AVX-512 VNNI, int8 weights
-ran MiniLM's forward pass 3.4x faster than float32 and `bertkit predict` on 4,000 AG News texts 3x
+ran MiniLM's forward pass 2.4-3.4x faster than float32 and `bertkit predict` on 4,000 AG News texts 3x
 faster, labels equal to fp32's on 99.67% of AG News and 99.89% of SST-2 dev; on an AMD Zen 3 (AVX2,
 no VNNI) int8 was no faster, so auto keeps float32 there. Outputs equal the float32 model's
 (to ~1e-6) only with fp32: pass `--precision fp32` where they must not depend on the machine.

@@ -90,7 +90,7 @@ def add_runtime_flags(p, precision: str = "auto") -> None:
                         "(default: tensorflow where it sees a GPU, else tflite)")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default=precision,
                    help=f"fp32; int8: dynamic-range int8 weights on the TFLite runtime (a 4x smaller model, "
-                        f"less memory, 3.4x faster on CPUs with VNNI/AMX; a few labels in 1,000 change: see "
+                        f"less memory, about 3x faster on CPUs with VNNI/AMX; a few labels in 1,000 change: see "
                         f"docs/benchmarks.md); auto: int8 where the CPU has int8 dot-product units (VNNI, "
                         f"AMX), else fp32, or $BERTKIT_PRECISION where set (default: {precision})")
 
