@@ -567,6 +567,8 @@ def main(argv=None):
                                            "(JSON from benchmarks/bertkit_draws.py)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the training forward under autocast to bfloat16 (PyTorch's mixed precision)")
     p.add_argument("--json", help="append the result as a JSON line to this file")
     args = p.parse_args(argv)
     from transformers import get_linear_schedule_with_warmup
@@ -606,7 +608,8 @@ def main(argv=None):
         epoch_batches = orders[step // steps_per_epoch] if orders is not None else \
             batches(train, args.batch_size, rng, shuffle=True, drop_remainder=True)
         for index in epoch_batches:
-            loss = model(**collate(train, index, keys, args.device, args.pad_to_multiple_of)).loss
+            with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                loss = model(**collate(train, index, keys, args.device, args.pad_to_multiple_of)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -631,6 +634,7 @@ def main(argv=None):
               "steps_per_epoch": steps_per_epoch, "train_seconds": round(train_seconds, 2),
               "seconds_per_epoch": round(train_seconds / step * steps_per_epoch, 2),
               "learning_rate": args.learning_rate, "batch_size": args.batch_size, "epochs": args.epochs,
+              "precision": args.precision,
               "torch": torch.__version__, "history": history, "cpu": cpu_header()}
     if history:
         result["best"] = max(history, key=lambda m: m[main_metric])
