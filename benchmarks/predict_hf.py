@@ -10,8 +10,10 @@ outputs can be compared line by line. Time it as a whole process, e.g.
 
 --mode fp32 | bf16 (CPU autocast) | compile (torch.compile of the fp32 model) | onnx (ONNX Runtime
 on the model exported by torch.onnx with dynamic batch and sequence axes, all graph optimisations,
-one intra-op thread per CPU). --onnx FILE keeps the exported model, so later runs skip the export,
-as bertkit keeps its converted TFLite model.
+one intra-op thread per CPU) | onnx-int8 (the same, after ONNX Runtime's dynamic int8 quantization,
+`quantize_dynamic` with per-channel int8 weights: the peer of `bertkit predict --precision int8`).
+--onnx FILE keeps the exported model (onnx-int8 keeps FILE and FILE.int8.onnx), so later runs skip
+the export, as bertkit keeps its converted TFLite model.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--mode", choices=["fp32", "bf16", "compile", "onnx"], default="fp32")
+    p.add_argument("--mode", choices=["fp32", "bf16", "compile", "onnx", "onnx-int8"], default="fp32")
     p.add_argument("--onnx", help="onnx mode: the exported model's path (made if missing)")
     args = p.parse_args()
 
@@ -41,8 +43,8 @@ def main() -> None:
     if args.mode == "compile":
         model = torch.compile(model)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    if args.mode == "onnx":
-        model = onnx_runner(model, tokenizer, args.onnx)
+    if args.mode in ("onnx", "onnx-int8"):
+        model = onnx_runner(model, tokenizer, args.onnx, int8=args.mode == "onnx-int8")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     encoded = tokenizer([lines[i] for i in filled], truncation=True, max_length=args.max_length)["input_ids"]
     order = sorted(range(len(filled)), key=lambda j: len(encoded[j]))
@@ -63,8 +65,9 @@ def main() -> None:
             out.write(json.dumps(record) + "\n")
 
 
-def onnx_runner(model, tokenizer, path: str | None):
-    """A callable like the HF model (tensors in, `.logits` out) that runs ONNX Runtime."""
+def onnx_runner(model, tokenizer, path: str | None, int8: bool = False):
+    """A callable like the HF model (tensors in, `.logits` out) that runs ONNX Runtime (on the
+    dynamically int8-quantized model with `int8`)."""
     import os
     import tempfile
     import types
@@ -79,6 +82,13 @@ def onnx_runner(model, tokenizer, path: str | None):
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         torch.onnx.export(model, (), path, kwargs={n: sample[n] for n in names}, input_names=names,
                           output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}}, dynamo=False)
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantized = path + ".int8.onnx"
+        if not os.path.exists(quantized):
+            quantize_dynamic(path, quantized, per_channel=True, weight_type=QuantType.QInt8)
+        path = quantized
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = len(os.sched_getaffinity(0))
