@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import time
 
-from bertkit.cpu import FLAGS_OF_INTEREST, cpu_flags, cpu_info
+
+def _load_cpu_module():
+    """bertkit/cpu.py as a module of its own: the peers' scripts (embed_st.py, finetune_hf.py, ...)
+    time whole processes that must not import the bertkit package (0.2 s of imports)."""
+    package = importlib.util.find_spec("bertkit")  # locates the package without importing it
+    path = os.path.join(os.path.dirname(package.origin), "cpu.py")
+    spec = importlib.util.spec_from_file_location("bertkit_cpu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cpu = _load_cpu_module()
+FLAGS_OF_INTEREST, cpu_flags, cpu_info = _cpu.FLAGS_OF_INTEREST, _cpu.cpu_flags, _cpu.cpu_info
 
 
 def cpu_header() -> dict:
