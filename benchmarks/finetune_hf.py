@@ -7,7 +7,11 @@ AdamW (weight decay 0.01 except LayerNorm weights and biases, eps 1e-6), linear 
 after every epoch with the best epoch reported. Batches group examples of similar length and are
 padded to their longest row (HF's fastest recipe, `group_by_length`). Its scores:
 
-  classify  accuracy (%)
+  classify  accuracy (%); a folder with one subfolder per class (imdb/train/pos/*.txt) is read as
+            bertkit reads it; --doc-stride N reads texts longer than --max-length in windows N
+            pieces apart (each window trains on its text's label) and scores each text by its
+            windows' pooled logits (--window-pool mean|max), as `bertkit finetune classify
+            --doc-stride`; "long_accuracy" scores the texts one row cannot hold
   ner       entity F1 (%), seqeval default mode (conlleval-compatible), as `bertkit evaluate`
   qa        SQuAD v1.1 exact match / F1 (%), the official normalisation; windows step
             --doc-stride tokens over the context, as in google-research/bert and bertkit. A SQuAD
@@ -55,6 +59,7 @@ import collections
 import csv
 import json
 import math
+import os
 import random
 import re
 import string
@@ -75,6 +80,24 @@ def read_tsv(path, text_column, label_column, pair_column=None):
     col = {name: header.index(name) for name in filter(None, (text_column, label_column, pair_column))}
     texts = [(r[col[text_column]], r[col[pair_column]] if pair_column else None) for r in rows]
     return texts, [r[col[label_column]] for r in rows]
+
+
+def read_class_folders(path):
+    """The folder-per-class layout (imdb/train/pos/*.txt), as bertkit reads it: subfolders in sorted
+    order are the labels, files in natural order (2_x before 10_x), each file's whole text without
+    its final newline."""
+    def natural(name):
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+    texts, labels = [], []
+    for label in sorted(d for d in os.listdir(path) if not d.startswith(".") and os.path.isdir(os.path.join(path, d))):
+        folder = os.path.join(path, label)
+        for name in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=natural):
+            with open(os.path.join(folder, name), encoding="utf-8-sig", newline="") as f:
+                text = f.read()
+            texts.append((text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text, None))
+            labels.append(label)
+    return texts, labels
 
 
 def read_columns(path, text_column, label_column, pair_column, quoting):
@@ -134,8 +157,33 @@ def classify_features(tokenizer, texts, labels, label_list, max_length):
     enc = tokenizer(firsts, seconds if seconds[0] is not None else None, truncation=True,
                     max_length=max_length)
     index = {name: i for i, name in enumerate(label_list)}
+    pairs = seconds if seconds[0] is not None else None
+    pieces = [len(ids) for ids in tokenizer(firsts, pairs, add_special_tokens=False)["input_ids"]]
+    room = max_length - (3 if pairs else 2)
     return [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-             "labels": index[labels[i]]} for i in range(len(texts))]
+             "labels": index[labels[i]], "example": i, "long": pieces[i] > room} for i in range(len(texts))]
+
+
+def window_features(tokenizer, texts, labels, label_list, max_length, doc_stride):
+    """Single texts longer than max_length - 2 pieces -> windows of max_length - 2 pieces whose
+    starts are doc_stride apart, the last one ending at the text's end (google-research/bert's
+    doc spans, bertkit's featurize_windows); each window `[CLS] window [SEP]` with its text's label
+    and the text's index ("example"), so predictions can be pooled per text."""
+    if any(pair is not None for _, pair in texts):
+        raise SystemExit("--doc-stride for classify: single texts only in this script")
+    index = {name: i for i, name in enumerate(label_list)}
+    room, features = max_length - 2, []
+    for ei, ids in enumerate(tokenizer([t for t, _ in texts], add_special_tokens=False)["input_ids"]):
+        start = 0
+        while True:
+            length = min(len(ids) - start, room)
+            window = [tokenizer.cls_token_id, *ids[start:start + length], tokenizer.sep_token_id]
+            features.append({"input_ids": window, "token_type_ids": [0] * len(window),
+                             "labels": index[labels[ei]], "example": ei, "long": len(ids) > room})
+            if start + length >= len(ids):
+                break
+            start += min(length, doc_stride)
+    return features
 
 
 def target_features(tokenizer, texts, targets, max_length):
@@ -391,11 +439,20 @@ def build(args):
 
     tokenizer = BertTokenizerFast.from_pretrained(args.model)
     if args.task == "classify":
-        texts, labels = read_tsv(args.train, args.text_column, args.label_column, args.text_pair_column)
+        def read(path):
+            if os.path.isdir(path):
+                return read_class_folders(path)
+            return read_tsv(path, args.text_column, args.label_column, args.text_pair_column)
+
+        (texts, labels), (dev_texts, dev_labels) = read(args.train), read(args.dev)
         label_list = sorted(set(labels))
-        train = classify_features(tokenizer, texts, labels, label_list, args.max_length or 128)
-        dev_texts, dev_labels = read_tsv(args.dev, args.text_column, args.label_column, args.text_pair_column)
-        dev = classify_features(tokenizer, dev_texts, dev_labels, label_list, args.max_length or 128)
+        length = args.max_length or 128
+        if args.doc_stride:
+            train = window_features(tokenizer, texts, labels, label_list, length, args.doc_stride)
+            dev = window_features(tokenizer, dev_texts, dev_labels, label_list, length, args.doc_stride)
+        else:
+            train = classify_features(tokenizer, texts, labels, label_list, length)
+            dev = classify_features(tokenizer, dev_texts, dev_labels, label_list, length)
         model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=len(label_list),
                                                                    **dropout_overrides(args))
         return model, train, dev, ("labels",), label_list, None
@@ -443,9 +500,9 @@ def build(args):
         model = AutoModelForMultipleChoice.from_pretrained(args.model, **dropout_overrides(args))
         return model, train, dev, ("labels",), None, None
     examples = read_squad(args.train, args.train_articles)
-    train = qa_features(tokenizer, examples, args.max_length or 384, args.doc_stride, 64)
+    train = qa_features(tokenizer, examples, args.max_length or 384, args.doc_stride or 128, 64)
     dev_examples = read_squad(args.dev, args.dev_articles)
-    dev = qa_features(tokenizer, dev_examples, args.max_length or 384, args.doc_stride, 64)
+    dev = qa_features(tokenizer, dev_examples, args.max_length or 384, args.doc_stride or 128, 64)
     model = AutoModelForQuestionAnswering.from_pretrained(args.model, **dropout_overrides(args))
     return model, train, dev, ("start_positions", "end_positions"), None, dev_examples
 
@@ -503,7 +560,25 @@ def evaluate(args, model, dev, label_list, reference):
     if args.task == "multilabel":
         return multilabel_scores(np.array([f["labels"] for f in dev]) > 0.5,
                                  1 / (1 + np.exp(-np.array(outputs["logits"], dtype=np.float64))))
-    if args.task in ("classify", "multiple-choice"):
+    if args.task == "classify":
+        # One prediction per text: its windows' logits pooled (mean or max), as bertkit does.
+        example = np.array([f["example"] for f in dev])
+        n = int(example.max()) + 1
+        logits = np.array(outputs["logits"], dtype=np.float64)
+        if args.window_pool == "max":
+            pooled = np.full((n, logits.shape[1]), -np.inf)
+            np.maximum.at(pooled, example, logits)
+        else:
+            pooled = np.zeros((n, logits.shape[1]))
+            np.add.at(pooled, example, logits)
+            pooled /= np.bincount(example, minlength=n)[:, None]
+        gold, long = np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
+        gold[example] = [f["labels"] for f in dev]
+        long[example] = [f["long"] for f in dev]  # texts one row cannot hold
+        right = pooled.argmax(1) == gold
+        return {"accuracy": 100 * float(right.mean()),
+                **({"long_accuracy": 100 * float(right[long].mean()), "long": int(long.sum())} if long.any() else {})}
+    if args.task == "multiple-choice":
         predicted = np.array([int(np.argmax(v)) for v in outputs["logits"]])
         gold = np.array([f["labels"] for f in dev])
         return {"accuracy": 100 * float(np.mean(predicted == gold))}
@@ -545,7 +620,11 @@ def main(argv=None):
     p.add_argument("--quoting", choices=["csv", "none"], default="none")
     p.add_argument("--label-names", help="multilabel: one label name per line (GoEmotions' emotions.txt)")
     p.add_argument("--max-length", type=int)
-    p.add_argument("--doc-stride", type=int, default=128)
+    p.add_argument("--doc-stride", type=int,
+                   help="qa: window step over the context (default 128); classify: read long texts in "
+                        "windows this many pieces apart and pool their logits (default: head truncation)")
+    p.add_argument("--window-pool", choices=["mean", "max"], default="mean",
+                   help="classify with --doc-stride: how a text's windows' logits are pooled")
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--max-steps", type=int, help="stop after N steps without evaluating (timing)")
     p.add_argument("--batch-size", type=int, default=32)

@@ -77,6 +77,50 @@ def test_old_python_option_names_still_work_and_warn():
     with pytest.warns(DeprecationWarning, match="max_seq_length"):
         config = PretrainingDataConfig(max_seq_length=32, max_predictions_per_seq=4)
     assert (config.max_length, config.max_predictions) == (32, 4)
+    from bertkit.quickstart.options import QuickstartOptions
+
+    with pytest.warns(DeprecationWarning, match=r"QuickstartOptions\(seq_len=...\) is deprecated; use max_length="):
+        assert QuickstartOptions(seq_len=64).max_length == 64
+
+
+def test_preprocessor_length_is_max_length_and_the_old_name_warns(tiny_config, tmp_path, minilm_path):
+    from bertkit.export import build_module
+    from bertkit.model.encoder import BertEncoder
+    from bertkit.pretrained import save_model
+
+    save_model(BertEncoder(tiny_config).build_weights(), str(tmp_path), tokenizer_dir=minilm_path)
+    assert build_module(str(tmp_path), "preprocessor", max_length=40).seq_length == 40
+    with pytest.warns(DeprecationWarning, match=r"build_module\(seq_length=...\) is deprecated"):
+        assert build_module(str(tmp_path), "preprocessor", seq_length=24).seq_length == 24
+
+
+def test_finetune_init_keyword_still_works_and_warns(monkeypatch):
+    import bertkit.tasks.base as base
+
+    seen = []
+    monkeypatch.setattr(base, "resolve_model_path", lambda path: seen.append(path) or (_ for _ in ()).throw(
+        FileNotFoundError(path)))
+    with pytest.warns(DeprecationWarning, match=r"finetune\(init=...\) is deprecated; use model="):
+        with pytest.raises(FileNotFoundError):
+            base.finetune(None, init="old", train_file="t", out_dir="o")
+    assert seen == ["old"]
+
+
+def test_each_flag_default_is_the_declared_one():
+    """The help quotes the defaults of the dataclasses and tasks, which are declared once."""
+    from bertkit.cli import build_parser
+    from bertkit.quickstart.options import QuickstartOptions
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    quickstart = " ".join(commands["quickstart"].format_help().split())
+    assert f"(default {QuickstartOptions().max_length})" in quickstart
+    assert f"(default: {QuickstartOptions().vocab_size} for the world" in quickstart
+    finetune = " ".join(commands["finetune"].format_help().split())
+    assert "classify/regression/multilabel/ner/qa/multiple-choice: max tokens per feature (default 128; qa 384)" \
+        in finetune
+    assert "qa: max question tokens (default 64)" in finetune
+    data = " ".join(commands["pretrain-data"].format_help().split())
+    assert "(default 0.15)" in data and "(default 4000000)" in data
 
 
 def test_pretraining_data_written_with_the_old_key_reads(tmp_path):

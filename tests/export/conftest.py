@@ -108,7 +108,7 @@ def _export_all(tiny_models, root) -> dict:
     paths["encoder"] = export_model(tiny_models["classify"], str(root / "encoder"), "encoder", max_length=64,
                                     normalize=True, verify=False)
     paths["preprocessor"] = export_model(tiny_models["classify"], str(root / "preprocessor"), "preprocessor",
-                                         seq_length=48, verify=False)
+                                         max_length=48, verify=False)
     return paths
 
 

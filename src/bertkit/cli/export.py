@@ -61,7 +61,7 @@ def run_export(args) -> int:
         options = {"max_length": args.max_length, "pooling": None if args.pooling == "none" else args.pooling,
                    "normalize": args.normalize}
     elif args.kind == "preprocessor":
-        options = {"seq_length": args.max_length}
+        options = {"max_length": args.max_length}
     else:
         options = {"max_length": args.max_length, "pair": args.pair,
                    "pooling": None if args.pooling == "none" else args.pooling, "normalize": args.normalize}

@@ -9,9 +9,9 @@ from ..data.common import INFERENCE_BATCH_SIZE
 from ..tasks.options import FinetuneOptions
 from ..tasks.inference import RUNTIMES
 from ..tasks.lite import PRECISIONS
-from ..tasks.task import task_names
-from .options import (add_dataclass_flags, add_model_flag, add_progress_flag, deprecated_alias, options_from_args,
-                      show_progress)
+from ..tasks.task import all_tasks, task_names
+from .options import (add_dataclass_flags, add_model_flag, add_progress_flag, add_task_flags, deprecated_alias,
+                      options_from_args, show_progress, task_options)
 
 FINETUNE_HELP = {
     "epochs": "passes over the training data (fractions allowed)",
@@ -37,49 +37,6 @@ FINETUNE_HELP = {
 }
 
 
-def _data_flags(p) -> None:
-    g = p.add_argument_group("data columns and task options")
-    g.add_argument("--text-column", help="classify/regression: text column (name or index; default 0 / 'text')")
-    g.add_argument("--text-pair-column", help="classify/regression: second-segment column for sentence pairs")
-    g.add_argument("--label-column", help="classify/regression: label (score) column (default: last / 'label')")
-    g.add_argument("--delimiter", choices=["tab", "comma"],
-                   help="classify/regression: field separator (default: by suffix, .csv comma, else tab)")
-    g.add_argument("--quoting", choices=["csv", "none"],
-                   help="classify/regression/multilabel: fields wrapped in quotes (csv) or not (none; default "
-                        "csv for commas, none for tabs)")
-    g.add_argument("--label-names", metavar="FILE",
-                   help="multilabel: label names, line i naming label id i (GoEmotions' emotions.txt)")
-    g.add_argument("--per-label-threshold", action="store_true", default=None,
-                   help="multilabel: tune a decision threshold per label on the dev set (default: one for all)")
-    header = g.add_mutually_exclusive_group()
-    header.add_argument("--header", dest="header", action="store_true", default=None,
-                        help="classify/regression: the first row is a header")
-    header.add_argument("--no-header", dest="header", action="store_false")
-    g.add_argument("--max-length", type=int, help="max tokens per feature (classify/regression/ner 128, qa 384)")
-    g.add_argument("--doc-stride", type=int,
-                   help="qa: stride between context windows (128); classify/regression/multilabel: read a text "
-                        "longer than --max-length in windows this many pieces apart (default: cut it)")
-    g.add_argument("--window-pool", choices=["mean", "max"],
-                   help="classify/regression/multilabel with --doc-stride: a document's logits are the mean "
-                        "(default) or the max of its windows' logits")
-    g.add_argument("--class-weights", metavar="balanced|FILE",
-                   help="classify: weight each training example's loss by its class: balanced (n / (classes x "
-                        "count)) or a file of 'label<TAB>weight' lines or a JSON object")
-    g.add_argument("--tag-scheme", choices=["file", "iob2"],
-                   help="ner: train on the tags as the file gives them (file, default) or convert IOB1 to IOB2")
-    g.add_argument("--max-query-length", type=int, help="qa: max question tokens (64)")
-    g.add_argument("--loss", choices=["mnrl", "cosent"],
-                   help="embedding: in-batch negatives on (anchor, positive) pairs (mnrl) or CoSENT on scored "
-                        "pairs (cosent); default: cosent when --label-column gives scores, else mnrl")
-    g.add_argument("--scale", type=float, help="embedding: the loss's scale, 1 / temperature (20)")
-    g.add_argument("--negative-column", action="append",
-                   help="embedding: a hard-negative column for mnrl (name or index; repeat for several; JSON "
-                        "Lines: a key such as 'negative')")
-    g.add_argument("--articles", help="qa: only these SQuAD articles, e.g. 0-29 or 3,5")
-    g.add_argument("--skip-bad-answers", action="store_true", default=None,
-                   help="qa: skip (with a warning) answers whose text is not at answer_start")
-
-
 def add_runtime_flags(p, precision: str = "auto") -> None:
     """--runtime and --precision, for every command that runs a saved model (predict, evaluate,
     embed, search, serve); `precision` is the command's default ("fp32" for evaluate, which
@@ -93,13 +50,6 @@ def add_runtime_flags(p, precision: str = "auto") -> None:
                         f"less memory, about 3x faster on CPUs with VNNI/AMX; a few labels in 1,000 change: see "
                         f"docs/benchmarks.md); auto: int8 where the CPU has int8 dot-product units (VNNI, "
                         f"AMX), else fp32, or $BERTKIT_PRECISION where set (default: {precision})")
-
-
-def _task_options(args) -> dict:
-    keys = ("text_column", "text_pair_column", "label_column", "header", "delimiter", "quoting", "label_names",
-            "per_label_threshold", "max_length", "doc_stride", "window_pool", "max_query_length", "articles",
-            "skip_bad_answers", "tag_scheme", "loss", "scale", "negative_column", "class_weights")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
 def register(subparsers) -> None:
@@ -116,7 +66,7 @@ def register(subparsers) -> None:
     add_dataclass_flags(p, FinetuneOptions, FINETUNE_HELP, flags={"patience": "--early-stopping"},
                         choices={"precision": ("fp32", "bf16", "fp16")})
     add_progress_flag(p)
-    _data_flags(p)
+    add_task_flags(p, all_tasks())
     p.set_defaults(func=run_finetune)
 
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a labelled file",
@@ -131,7 +81,7 @@ def register(subparsers) -> None:
                    help=f"rows per forward pass ({INFERENCE_BATCH_SIZE})")
     add_runtime_flags(e, precision="fp32")
     add_progress_flag(e)
-    _data_flags(e)
+    add_task_flags(e, all_tasks())
     e.set_defaults(func=run_evaluate, needs_tensorflow=False)
 
     r = subparsers.add_parser("predict", help="predict with a fine-tuned model; JSON Lines out",
@@ -158,7 +108,7 @@ def run_finetune(args) -> int:
     if args.model is None:
         raise ValueError("the following arguments are required: --model")
     options = options_from_args(FinetuneOptions, args, progress=show_progress(args))
-    task = TASKS[args.task](**_task_options(args))
+    task = TASKS[args.task](**task_options(args, TASKS))
     metrics = finetune(task, args.model, args.train, args.out, dev_file=args.dev, options=options)
     print(f"saved the fine-tuned model to {args.out}")
     print(json.dumps(metrics))
@@ -172,7 +122,7 @@ def run_evaluate(args) -> int:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     metrics = evaluate(args.model, args.data, TASKS, runtime=args.runtime, report_dir=args.report_dir,
                        precision=args.precision, batch_size=args.batch_size, progress=args.progress,
-                       **_task_options(args))
+                       **task_options(args, TASKS))
     if "per_class" in metrics:
         from ..metrics.classification import per_class_report
 

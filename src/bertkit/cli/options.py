@@ -40,6 +40,55 @@ def add_dataclass_flags(parser, cls, helps: dict[str, str], *, flags: dict[str, 
             raise TypeError(f"{cls.__name__}.{field.name}: no flag for type {field.type}")
 
 
+def add_task_flags(parser, tasks: dict) -> None:
+    """One flag per task option that some task in `tasks` ({name: Task subclass}) declares in its
+    `flags` (bertkit.tasks.task.TaskFlag). The help names the tasks that read the flag, with each
+    group's meaning and its default from the tasks' `defaults`; a new task's flags appear here
+    without any change to the CLI."""
+    declared: dict[str, list] = {}  # option -> [(task name, TaskFlag)], in registration order
+    for name, task in tasks.items():
+        for flag in task.flags:
+            declared.setdefault(flag.option, []).append((name, flag))
+    group = parser.add_argument_group("data columns and task options (each says which tasks read it)")
+    for option, users in declared.items():
+        first = users[0][1]
+        by_help: dict[str, list[str]] = {}
+        for name, flag in users:
+            by_help.setdefault(flag.help, []).append(name)
+        help_text = "; ".join(f"{'/'.join(names)}: {text}{_defaults_text(option, names, tasks, text)}"
+                              for text, names in by_help.items())
+        kwargs = {"dest": option, "default": None, "help": help_text}
+        if first.kind == "switch":
+            kwargs["action"] = "store_true"
+        elif first.kind == "toggle":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=first.type, choices=first.choices, metavar=first.metavar)
+            if first.kind == "repeat":
+                kwargs["action"] = "append"
+        group.add_argument(first.flag, **kwargs)
+
+
+def _defaults_text(option: str, names: list[str], tasks: dict, help_text: str) -> str:
+    """' (default 128; qa 384)': the tasks' declared defaults, unless the help already says it."""
+    if "default" in help_text:
+        return ""
+    values = {name: tasks[name].defaults.get(option) for name in names}
+    values = {name: v for name, v in values.items() if v not in (None, False)}
+    if not values:
+        return ""
+    common = max(set(values.values()), key=list(values.values()).count)
+    others = [f"{name} {v}" for name, v in values.items() if v != common]
+    return f" (default {common}{'; ' + ', '.join(others) if others else ''})"
+
+
+def task_options(args: argparse.Namespace, tasks: dict) -> dict:
+    """The task options given on the command line: {option: value} of the flags of `tasks` that
+    were set."""
+    options = {flag.option for task in tasks.values() for flag in task.flags}
+    return {k: getattr(args, k) for k in options if getattr(args, k, None) is not None}
+
+
 def options_from_args(cls, args: argparse.Namespace, **given):
     """An instance of dataclass `cls` from the parsed flags named after its fields, plus `given`."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_progress_flag, deprecated_alias, show_progress
+from .options import add_dataclass_flags, add_progress_flag, deprecated_alias, show_progress
+
+# Flags made from PretrainingDataConfig's fields (their defaults are declared there, once).
+DATA_HELP = {
+    "max_length": "word pieces per sequence, [CLS] and [SEP]s included",
+    "max_predictions": "max masked tokens per sequence",
+    "masked_lm_prob": "share of a sequence's word pieces that are masked",
+    "short_seq_prob": "share of instances made shorter than --max-length, so the model also sees short inputs",
+    "whole_word_mask": "mask all pieces of a word together",
+    "pool_tokens": "documents are processed in pools of about this many word pieces (memory bound); "
+                   "NotNext segments come from the same pool",
+}
 
 
 def add_format_flag(p) -> None:
@@ -27,26 +38,20 @@ def register(subparsers) -> None:
                         "documents, or running prose (one document per file); a folder means every file in it")
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory holding one")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--max-length", type=int, default=128,
-                   help="word pieces per sequence, [CLS] and [SEP]s included (default 128)")
+    from ..data.pretraining import PretrainingDataConfig
+
+    add_dataclass_flags(p, PretrainingDataConfig, DATA_HELP)
     deprecated_alias(p, "--seq-len", "--max-length", "max_length", type=int)
-    p.add_argument("--max-predictions", type=int, default=20, help="max masked tokens per sequence (20)")
     p.add_argument("--dupe-factor", type=int, default=None,
                    help="passes over the corpus, each with new pairs and masks "
                         "(default 5 with static masks, 1 with --dynamic-mask)")
     p.add_argument("--shards", type=int, default=8, help="number of output TFRecord files (8)")
-    p.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word together")
     p.add_argument("--dynamic-mask", action="store_true",
                    help="write unmasked records; masks are drawn anew every epoch in tf.data")
-    p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--short-seq-prob", type=float, default=0.1)
-    p.add_argument("--masked-lm-prob", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=12345, help="seed of the pairs and masks (default 12345)")
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="undecodable bytes: fail naming file and line (strict), or use U+FFFD (replace)")
     add_format_flag(p)
-    p.add_argument("--pool-tokens", type=int, default=4_000_000,
-                   help="documents are processed in pools of about this many word pieces (memory bound); "
-                        "NotNext segments come from the same pool")
     add_progress_flag(p)
     deprecated_alias(p, "--quiet", "--no-progress", "progress", const=False)
     p.set_defaults(func=run)
@@ -74,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
           f"{counts['documents']} documents, {counts['tokens']} word pieces, in {metadata['seconds']:.1f}s")
     print(f"wrote {len(metadata['shards'])} shards, vocab.txt and {METADATA_FILE} to {args.out}")
     if counts.get("long_sentences_split"):
-        print(f"note: {counts['long_sentences_split']} sentences longer than seq-len - 3 were cut into parts")
+        print(f"note: {counts['long_sentences_split']} sentences longer than max-length - 3 were cut into parts")
     return 0

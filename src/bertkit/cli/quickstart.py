@@ -8,6 +8,9 @@ REAL_DATA_VOCAB_SIZE = 8000
 
 
 def register(subparsers) -> None:
+    from ..quickstart.options import QuickstartOptions
+
+    default = QuickstartOptions()  # the defaults the help quotes: declared once, there
     p = subparsers.add_parser(
         "quickstart", help="the whole pipeline in minutes: vocab, pretrain, fine-tune, export, query",
         description="Generates a synthetic world of stories (nothing is downloaded), trains a WordPiece vocab, "
@@ -28,16 +31,16 @@ def register(subparsers) -> None:
         real.add_argument(f"--{task}-train", metavar="FILE", help=f"{task} training file ({kind})")
         real.add_argument(f"--{task}-dev", metavar="FILE", help=f"{task} dev file (metrics)")
     real.add_argument("--vocab", help="use this vocab.txt (or directory) instead of training one")
-    real.add_argument("--vocab-size", type=int, help=f"vocab to train (default: 1000 for the world, "
+    real.add_argument("--vocab-size", type=int, help=f"vocab to train (default: {default.vocab_size} for the world, "
                       f"{REAL_DATA_VOCAB_SIZE} with --corpus)")
     m = p.add_argument_group("model and training")
-    m.add_argument("--config", help="model preset (default: tiny) or config.json")
-    m.add_argument("--pretrain-steps", type=int, help="pretraining steps")
+    m.add_argument("--config", help=f"model preset (default: {default.config}) or config.json")
+    m.add_argument("--pretrain-steps", type=int, help=f"pretraining steps (default {default.pretrain_steps})")
     m.add_argument("--max-length", type=int,
-                   help="pretraining sequence length in word pieces (default 128)")
+                   help=f"pretraining sequence length in word pieces (default {default.max_length})")
     deprecated_alias(m, "--seq-len", "--max-length", "max_length", type=int)
     m.add_argument("--epochs", type=float, help="fine-tuning epochs, every task (default: per task)")
-    m.add_argument("--seed", type=int, help="pretraining seed and world seed")
+    m.add_argument("--seed", type=int, help=f"pretraining seed and world seed (default {default.seed})")
     m.add_argument("--no-xla", dest="xla", action="store_false", default=None, help="do not compile with XLA")
     m.add_argument("--no-export", dest="export", action="store_false", help="stop after fine-tuning")
     add_progress_flag(p)

@@ -79,7 +79,7 @@ class PretrainingDataConfig:
                 f"--max-length {self.max_length} is too small: [CLS] A [SEP] B [SEP] needs 3 special tokens "
                 f"and at least one token in each segment, so at least {NUM_SPECIAL_TOKENS + 2}")
         if not 1 <= self.max_predictions <= self.max_length - NUM_SPECIAL_TOKENS:
-            raise ValueError(f"max-predictions must be in [1, seq-len - 3 = {self.max_length - 3}], "
+            raise ValueError(f"--max-predictions must be in [1, max-length - 3 = {self.max_length - 3}], "
                              f"got {self.max_predictions}")
         if not 0.0 < self.masked_lm_prob < 1.0:
             raise ValueError(f"masked-lm-prob must be in (0, 1), got {self.masked_lm_prob}")

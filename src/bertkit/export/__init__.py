@@ -34,9 +34,16 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
 
     Task options (max_length, doc_stride, ...) come from the model's config.json
     (`bertkit_task_options`, written by `bertkit finetune`), else the task's defaults;
-    `max_length` overrides. `pair` (classify): serving_default takes (text, text_pair);
-    default: the model was fine-tuned with a text-pair column.
+    `max_length` overrides (for the preprocessor: the fixed length it pads to, TF Hub's
+    `seq_length`, default DEFAULT_SEQ_LENGTH). `pair` (classify): serving_default takes (text,
+    text_pair); default: the model was fine-tuned with a text-pair column. `seq_length` is the
+    former name of the preprocessor's `max_length`: it still works for one release, and warns.
     """
+    if seq_length is not None:
+        import warnings
+
+        warnings.warn("build_module(seq_length=...) is deprecated; use max_length=", DeprecationWarning, stacklevel=2)
+        max_length = seq_length
     from ..pretrained import load_model, load_pretrained, read_config, saved_task
     from ..tasks.task import task_names
     from ..tokenizer import load_tokenizer
@@ -52,12 +59,12 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
         raise ValueError(f"{model_dir} holds a {task or 'encoder'} model, not a {kind} model")
     config.check_length(max_length, "--max-length", model_dir)
     if kind == "preprocessor":
-        seq_length = config.fit_length(seq_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
+        max_length = config.fit_length(max_length, DEFAULT_SEQ_LENGTH, "--max-length", model_dir)
     tokenizer = load_tokenizer(model_dir)
     if kind == "preprocessor":
         from .preprocessor import PreprocessorModule
 
-        return PreprocessorModule(tokenizer, seq_length=seq_length)
+        return PreprocessorModule(tokenizer, seq_length=max_length)
     if kind == "encoder":
         from ..embeddings import read_pooling_config
         from .modules import EncoderModule
@@ -143,8 +150,10 @@ def export_encoder(model_dir: str, export_dir: str, *, pooling: str | None = "au
     return export_model(model_dir, export_dir, "encoder", pooling=pooling, normalize=normalize, **kwargs)
 
 
-def export_preprocessor(model_dir: str, export_dir: str, *, seq_length: int | None = None, **kwargs) -> str:
-    return export_model(model_dir, export_dir, "preprocessor", seq_length=seq_length, **kwargs)
+def export_preprocessor(model_dir: str, export_dir: str, *, max_length: int | None = None, **kwargs) -> str:
+    """The tokenizer alone as a SavedModel (TF Hub's BERT-preprocess signatures), padding to
+    `max_length` (default DEFAULT_SEQ_LENGTH); see `export_model`."""
+    return export_model(model_dir, export_dir, "preprocessor", max_length=max_length, **kwargs)
 
 
 def _tokenizer_settings(model_dir: str) -> dict:

@@ -4,6 +4,7 @@ and the smoke-run variant. TensorFlow-free, so the CLI can build them before imp
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from .world import WorldConfig
 
@@ -59,6 +60,15 @@ class QuickstartOptions:
     export: bool = True
     progress: bool | None = None  # None: bars when stderr is a terminal
     fast: bool = False  # set by `fast_options`: a seconds-long smoke run
+    # The name before `max_length` (the CLI's --max-length): still works for one release, with a
+    # DeprecationWarning.
+    seq_len: dataclasses.InitVar[int | None] = None
+
+    def __post_init__(self, seq_len):
+        if seq_len is not None:
+            warnings.warn("QuickstartOptions(seq_len=...) is deprecated; use max_length=", DeprecationWarning,
+                          stacklevel=3)
+            self.max_length = seq_len
 
     @property
     def synthetic(self) -> bool:

@@ -244,26 +244,15 @@ def example_requests(tasks: list[str], paths: dict) -> dict[str, dict]:
     return requests
 
 
-def _decode(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return value
-
-
 def answer(task: str, serve, inputs: dict) -> dict:
-    """Calls a SavedModel's serving_default on one request; returns its answer as plain Python."""
+    """Calls a SavedModel's serving_default on one request; returns the answer `bertkit serve` gives
+    for it (the task's `format_served`), as plain Python."""
     import tensorflow as tf
 
+    from ..tasks import get_task
+
     out = serve(**{k: tf.constant([v]) for k, v in inputs.items()})
-    out = {k: v.numpy()[0] for k, v in out.items()}
-    if task == "classify":
-        return {"label": _decode(out["label"]), "probability": round(float(out["probabilities"].max()), 4)}
-    if task == "ner":
-        n = int(out["num_entities"])
-        return {"entities": [f"{_decode(out['entity_texts'][i])} ({_decode(out['entity_types'][i])})"
-                             for i in range(n)]}
-    return {"answer": _decode(out["answer"]), "start": int(out["start"]), "end": int(out["end"]),
-            "probability": round(float(out["probability"]), 4)}
+    return get_task(task).format_served({k: v.numpy() for k, v in out.items()}, 1, None)[0]
 
 
 def _short(text: str, n: int = 70) -> str:
@@ -293,9 +282,10 @@ def step_requests(r: StepResult, tasks: list[str], options: QuickstartOptions, p
     for rec in records:
         if rec["task"] == "classify":
             lines.append(f"    classify {_short(rec['inputs']['text'])!r} -> {rec['answer']['label']} "
-                         f"(p={rec['answer']['probability']}; expected {rec['expected']})")
+                         f"(p={max(rec['answer']['probabilities'])}; expected {rec['expected']})")
         elif rec["task"] == "ner":
-            lines.append(f"    ner      {_short(rec['inputs']['text'])!r} -> {rec['answer']['entities']}")
+            found = [f"{e['text']} ({e['type']})" for e in rec["answer"]["entities"]]
+            lines.append(f"    ner      {_short(rec['inputs']['text'])!r} -> {found}")
         else:
             lines.append(f"    qa       {rec['inputs']['question']!r} -> {rec['answer']['answer']!r} "
                          f"(p={rec['answer']['probability']}; expected {rec['expected'][0]!r})")

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import time
+import warnings
 
 import tensorflow as tf
 
@@ -48,13 +49,14 @@ def freeze(model, options: FinetuneOptions) -> None:
             block.trainable = False
 
 
-def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str | None = None,
-             options: FinetuneOptions | None = None) -> dict:
+def finetune(task: Task, model: str | None = None, train_file: str | None = None, out_dir: str | None = None,
+             dev_file: str | None = None, options: FinetuneOptions | None = None, *, init: str | None = None) -> dict:
     """Fine-tunes a checkpoint on a data file: the engine behind `bertkit finetune TASK`.
 
     Args:
       task: a task instance with its options, e.g. `TASKS["classify"](max_length=64)`.
-      init: the checkpoint to start from (bertkit / HF / Google directory, or a Hub name).
+      model: the checkpoint to start from (bertkit / HF / Google directory, or a Hub name), as
+        the CLI's --model; `init=` is its former name (still works for one release, and warns).
       train_file / dev_file: data files in the task's format (docs/tasks.md); with a dev file the
         model is scored after every epoch and the best epoch is what is kept (early stopping with
         `options.patience`).
@@ -74,8 +76,13 @@ def finetune(task: Task, init: str, train_file: str, out_dir: str, dev_file: str
       >>> finetune(TASKS["classify"](), "google-bert/bert-base-uncased", "train.tsv", "out",
       ...          dev_file="dev.tsv", options=FinetuneOptions(epochs=3))  # doctest: +SKIP
     """
+    if init is not None:
+        warnings.warn("finetune(init=...) is deprecated; use model=", DeprecationWarning, stacklevel=2)
+        model = init
+    if model is None or train_file is None or out_dir is None:
+        raise TypeError("finetune() needs a model, a train_file and an out_dir")
     options = options or FinetuneOptions()
-    init = resolve_model_path(init)
+    init = resolve_model_path(model)  # the start checkpoint's directory
     overrides = {"hidden_dropout_prob": options.dropout, "attention_probs_dropout_prob": options.attention_dropout}
     config = override_config(read_config(init)[0], overrides)  # bad rates fail now, not after featurizing
     task.fit_lengths(config, init)

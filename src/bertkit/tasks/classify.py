@@ -13,7 +13,26 @@ from ..data.classification import (ClassificationExample, encode_labels, featuri
                                    featurize_windows, infer_label_list, iter_classification_file, pool_windows,
                                    read_class_weights)
 from ..metrics.classification import classification_metrics, confusion_matrix, write_confusion_matrix
-from .task import Task, chunks_of, register
+from .task import MAX_LENGTH_FLAG, Task, TaskFlag, chunks_of, register
+
+# The flags of every task that reads the classification files (classify, regression, multilabel;
+# the embedding task reads the same layouts).
+FILE_FLAGS = (
+    TaskFlag("text_column", "text column (name or index; default 0 / 'text')"),
+    TaskFlag("text_pair_column", "second-segment column for sentence pairs"),
+    TaskFlag("label_column", "label (score) column (default: last / 'label')"),
+    TaskFlag("delimiter", "field separator (default: by suffix, .csv comma, else tab)", choices=("tab", "comma")),
+    TaskFlag("quoting", "fields wrapped in quotes (csv) or not (none; default csv for commas, none for tabs)",
+             choices=("csv", "none")),
+    TaskFlag("header", "the first row is a header (default: guessed from the label column)", kind="toggle"),
+)
+# Long documents in windows (classify, regression, multilabel).
+WINDOW_FLAGS = (
+    TaskFlag("doc_stride", "read a text longer than --max-length in windows this many pieces apart (default: "
+                           "cut it)", int),
+    TaskFlag("window_pool", "with --doc-stride, a document's logits are the mean or the max of its windows' "
+                            "logits", choices=("mean", "max")),
+)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -37,6 +56,11 @@ class ClassifyTask(Task):
                 "class_weights": None}
     transient = ("delimiter", "quoting", "class_weights")
     blank_prediction = {"label": None, "probabilities": None}
+    has_confusion_matrix = True  # one label per example (not regression's scores, multilabel's sets)
+    flags = (*FILE_FLAGS, MAX_LENGTH_FLAG, *WINDOW_FLAGS,
+             TaskFlag("class_weights", "weight each training example's loss by its class: balanced (n / (classes "
+                                       "x count)) or a file of 'label<TAB>weight' lines or a JSON object",
+                      metavar="balanced|FILE"))
     serving_signatures = {"texts": "text", "pairs": "text_pair"}
 
     def __init__(self, **options):
@@ -168,10 +192,10 @@ class ClassifyTask(Task):
         return classification_metrics(rows["targets"], rows["logits"].argmax(-1), label_names=labels)
 
     def write_report(self, report_dir, rows, labels, metrics) -> list[str]:
-        """Also the confusion matrix (rows: true labels, columns: predicted), as JSON and PNG (not
-        for regression and multilabel, the tasks built on this one)."""
+        """Also the confusion matrix (rows: true labels, columns: predicted), as JSON and PNG, for a
+        task with one label per example (`has_confusion_matrix`)."""
         written = super().write_report(report_dir, rows, labels, metrics)
-        if self.name != "classify":
+        if not self.has_confusion_matrix:
             return written
         matrix = confusion_matrix(rows["targets"], rows["logits"].argmax(-1), labels=list(range(len(labels))))
         return written + write_confusion_matrix(report_dir, matrix, labels)

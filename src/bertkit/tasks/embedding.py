@@ -33,7 +33,8 @@ from ..data.classification import (JSONL_SUFFIXES, ClassificationExample, featur
                                    read_classification_file)
 from ..metrics.regression import regression_metrics
 from ..metrics.retrieval import pair_retrieval_metrics
-from .task import Task, register
+from .classify import FILE_FLAGS
+from .task import Task, TaskFlag, register
 
 LOSSES = ("mnrl", "cosent")
 
@@ -57,6 +58,15 @@ class EmbeddingTask(Task):
                 "scale": 20.0}
     transient = ("delimiter", "quoting")
     blank_prediction = {"similarity": None}
+    flags = (*FILE_FLAGS,
+             TaskFlag("max_length", "max tokens per text (default: the start model's sentence-transformers "
+                                    "max_seq_length, else 128)", int),
+             TaskFlag("loss", "in-batch negatives on (anchor, positive) pairs (mnrl) or CoSENT on scored pairs "
+                              "(cosent); default: cosent when --label-column gives scores, else mnrl",
+                      choices=LOSSES),
+             TaskFlag("scale", "the loss's scale, 1 / temperature", float),
+             TaskFlag("negative_column", "a hard-negative column for mnrl (name or index; repeat for several; "
+                                         "JSON Lines: a key such as 'negative')", kind="repeat"))
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -20,8 +20,8 @@ import numpy as np
 from ..data.multilabel import (encode_multilabels, infer_multilabel_list, name_labels, read_label_names,
                                split_labels)
 from ..metrics.multilabel import multilabel_metrics, tune_label_thresholds, tune_threshold
-from .classify import ClassifyTask
-from .task import register
+from .classify import FILE_FLAGS, WINDOW_FLAGS, ClassifyTask
+from .task import MAX_LENGTH_FLAG, TaskFlag, register
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -38,6 +38,12 @@ class MultiLabelTask(ClassifyTask):
                 "thresholds": None, "per_label_threshold": False}
     transient = ("delimiter", "quoting", "label_names")
     blank_prediction = {"labels": None, "probabilities": None}
+    has_confusion_matrix = False
+    flags = (*FILE_FLAGS, MAX_LENGTH_FLAG, *WINDOW_FLAGS,
+             TaskFlag("label_names", "label names, line i naming label id i (GoEmotions' emotions.txt)",
+                      metavar="FILE"),
+             TaskFlag("per_label_threshold", "tune a decision threshold per label on the dev set (default: one "
+                                             "for all)", kind="switch"))
 
     @classmethod
     def hf_config(cls, labels):

@@ -7,7 +7,7 @@ import numpy as np
 from ..data.ner import (NerExample, detect_scheme, entities, featurize_ner, infer_tag_list, iter_ner_file,
                         read_ner_file, split_words, word_predictions)
 from ..metrics.ner import metrics_from_counts, ner_counts
-from .task import Task, chunks_of, register
+from .task import MAX_LENGTH_FLAG, Task, TaskFlag, chunks_of, register
 
 
 @register
@@ -26,6 +26,9 @@ class NerTask(Task):
     defaults = {"max_length": 128, "stride": None, "tag_scheme": "file"}
     blank_prediction = {"entities": []}
     serving_signatures = {"texts": "serving_default"}
+    flags = (MAX_LENGTH_FLAG,
+             TaskFlag("tag_scheme", "train on the tags as the file gives them (file) or convert IOB1 to IOB2",
+                      choices=("file", "iob2")))
 
     @classmethod
     def model_class(cls):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..data.squad import SquadExample, answers_by_id, featurize_squad, postprocess_squad, read_squad
 from ..metrics.squad import best_null_threshold, squad_v1_metrics, squad_v2_metrics
-from .task import Task, register
+from .task import MAX_LENGTH_FLAG, Task, TaskFlag, register
 
 
 @register
@@ -23,6 +23,12 @@ class QaTask(Task):
                 "skip_bad_answers": False, "articles": None}
     transient = ("skip_bad_answers", "articles")
     blank_prediction = {"answer": None, "start": None, "end": None, "score": None}
+    flags = (MAX_LENGTH_FLAG,
+             TaskFlag("doc_stride", "stride between context windows", int),
+             TaskFlag("max_query_length", "max question tokens", int),
+             TaskFlag("articles", "only these SQuAD articles, e.g. 0-29 or 3,5"),
+             TaskFlag("skip_bad_answers", "skip (with a warning) answers whose text is not at answer_start",
+                      kind="switch"))
     serving_signatures = {"qa": "serving_default"}
     whole_file_scoring = True  # the official SQuAD evaluation takes every question at once
     # The options the exported module takes (the rest are about training data).

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from ..data.classification import parse_scores
 from ..metrics.regression import regression_metrics
-from .classify import ClassifyTask
-from .task import register
+from .classify import FILE_FLAGS, WINDOW_FLAGS, ClassifyTask
+from .task import MAX_LENGTH_FLAG, register
 
 
 @register
@@ -25,6 +25,8 @@ class RegressionTask(ClassifyTask):
     metric = "pearson"
     report_metrics = ("pearson", "spearman", "mse")
     blank_prediction = {"score": None}
+    has_confusion_matrix = False
+    flags = (*FILE_FLAGS, MAX_LENGTH_FLAG, *WINDOW_FLAGS)
 
     @classmethod
     def num_outputs(cls, labels):

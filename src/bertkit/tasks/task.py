@@ -15,7 +15,9 @@ called, so `bertkit predict` on the TFLite runtime starts without TensorFlow.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 TASKS: dict[str, type[Task]] = {}  # name -> Task subclass, in registration order
@@ -63,6 +65,32 @@ def join_rows(parts: list[dict]) -> dict:
             else [x for p in parts for x in p[key]] for key in parts[0]}
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskFlag:
+    """A command-line flag of `bertkit finetune` and `evaluate` that sets the task option `option`
+    (`--option-name`). A task lists the flags it reads in `Task.flags`; the CLI makes one flag per
+    option from all registered tasks, its help naming the tasks that read it (bertkit.cli.options).
+
+    kind: "value" (one value of `type`, or one of `choices`), "switch" (no value: True when given),
+    "toggle" (--x / --no-x) or "repeat" (may be given several times: a list of values). The
+    default shown in the help is each task's own, from `Task.defaults`.
+    """
+
+    option: str
+    help: str
+    type: Callable = str
+    kind: str = "value"
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.option.replace("_", "-")
+
+
+MAX_LENGTH_FLAG = TaskFlag("max_length", "max tokens per feature", int)
+
+
 def _load_builtin_tasks() -> None:
     from .. import tasks  # noqa: F401  (its __init__ imports and so registers the built-in tasks)
 
@@ -95,6 +123,7 @@ class Task(abc.ABC):
       serving_signatures: {input kind: export signature} for `bertkit serve` ("texts", "pairs",
         "qa", "choices"); empty for a task whose export is not served as a task (embedding: as an
         encoder).
+      flags: the command-line flags (TaskFlag) that set this task's options.
     """
 
     name: str
@@ -113,6 +142,7 @@ class Task(abc.ABC):
     blank_prediction: dict[str, Any] = {}
     serving_signatures: dict[str, str] = {}
     whole_file_scoring: bool = False
+    flags: tuple[TaskFlag, ...] = (MAX_LENGTH_FLAG,)
 
     def __init__(self, **options):
         given = {k: v for k, v in options.items() if v is not None}

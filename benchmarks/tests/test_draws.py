@@ -3,8 +3,6 @@ finetune_hf.py --bertkit-draws puts that head into the HF model (label rows matc
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +12,7 @@ from bertkit.tasks import TASKS, FinetuneOptions, finetune
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import bertkit_draws  # noqa: E402
+import bertkit_draws  # noqa: E402  (benchmarks/, on the path by conftest.py)
 import finetune_hf  # noqa: E402
 
 FILES = {"ner": "train.conll", "qa": "squad.json"}
