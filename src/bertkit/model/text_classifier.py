@@ -28,16 +28,27 @@ from .keras_training import EngineTraining
 from .models import BertForSequenceClassification
 from .preprocessor import BertPreprocessor
 
-# HF's BertForSequenceClassification `problem_type` -> the bertkit task trained and saved.
-PROBLEM_TYPES = {"single_label_classification": "classify", "multi_label_classification": "multilabel",
-                 "regression": "regression"}
+SINGLE_LABEL = "single_label_classification"  # HF's problem_type when config.json names none
+
+
+def problem_types() -> dict[str, str]:
+    """HF's BertForSequenceClassification `problem_type` -> the registered task that trains and
+    saves it (each task declares its `hf_problem_type`; the first registered wins)."""
+    from ..tasks.task import all_tasks
+
+    types: dict[str, str] = {}
+    for name, task in all_tasks().items():
+        if task.architecture == "BertForSequenceClassification":
+            types.setdefault(task.hf_problem_type or SINGLE_LABEL, name)
+    return types
 
 
 def task_of(problem_type: str) -> str:
     """The bertkit task of an HF problem type; ValueError naming the valid ones."""
-    if problem_type not in PROBLEM_TYPES:
-        raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
-    return PROBLEM_TYPES[problem_type]
+    types = problem_types()
+    if problem_type not in types:
+        raise ValueError(f"problem_type must be one of {', '.join(types)}, got {problem_type!r}")
+    return types[problem_type]
 
 
 @keras.saving.register_keras_serializable(package="bertkit")
@@ -109,8 +120,8 @@ class BertTextClassifier(EngineTraining, keras.Model):
         config, raw = read_config(path)
         saved_length = (raw.get("bertkit_task_options") or {}).get("max_length")
         length = config.fit_length(max_length, saved_length or 128, "max_length", path)
-        saved = {task: problem for problem, task in PROBLEM_TYPES.items()}.get(saved_task(raw))
-        problem_type = problem_type or saved or "single_label_classification"
+        saved = {task: problem for problem, task in problem_types().items()}.get(saved_task(raw))
+        problem_type = problem_type or saved or SINGLE_LABEL
         model = load_model(path, task=task_of(problem_type), labels=labels,
                            num_labels=1 if problem_type == "regression" else num_labels,
                            config_overrides={"hidden_dropout_prob": dropout,
