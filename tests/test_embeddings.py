@@ -69,20 +69,73 @@ def test_other_pooling_modes_match(minilm_path, sentences, tmp_path, mode):
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), np.linalg.norm(want, axis=1), rtol=1e-4)
 
 
-def test_unsupported_modules_and_bad_configs_are_refused(minilm_path, tmp_path):
-    folder = tmp_path / "dense"
+@pytest.fixture(scope="module")
+def dense_folder(minilm_path, tmp_path_factory):
+    """all-MiniLM-L6-v2 with two Dense modules between its pooling and its Normalize, saved by
+    sentence-transformers: 384 -> 128 tanh, then 128 -> 96 GELU with a projected residual (LaBSE has
+    one 768 -> 768 tanh Dense)."""
+    import torch
+    from sentence_transformers.models import Dense, Normalize
+
+    torch.manual_seed(0)
+    base = st.SentenceTransformer(minilm_path, device="cpu")
+    model = st.SentenceTransformer(modules=[base[0], base[1], Dense(384, 128),
+                                            Dense(128, 96, activation_function=torch.nn.GELU(), use_residual=True),
+                                            Normalize()], device="cpu")
+    folder = tmp_path_factory.mktemp("dense") / "model"
+    model.save(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "tensorflow"])
+def test_dense_modules_match_sentence_transformers(dense_folder, sentences, runtime):
+    config = read_pooling_config(str(dense_folder))
+    assert [(d.in_features, d.out_features, d.use_residual) for d in config.dense] == [(384, 128, False),
+                                                                                       (128, 96, True)]
+    texts = sentences[::4]
+    want = st.SentenceTransformer(str(dense_folder), device="cpu").encode(texts)
+    embedder = Embedder(str(dense_folder), runtime=runtime)
+    got = embedder.encode(texts)
+    assert embedder.dimension == 96 and got.shape == want.shape == (len(texts), 96)
+    assert cosines(got, want).min() >= 0.99999
+    np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+def test_unsupported_modules_and_bad_configs_are_refused(minilm_path, dense_folder, tmp_path):
+    folder = tmp_path / "other"
     shutil.copytree(minilm_path, folder)
     modules = json.loads((folder / "modules.json").read_text())
-    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    modules.append({"idx": 3, "name": "3", "path": "3_LayerNorm", "type": "sentence_transformers.models.LayerNorm"})
     (folder / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(ValueError, match=r"modules.json: module 'sentence_transformers.models.Dense' \(3_Dense\) "
-                                         "is not supported"):
+    with pytest.raises(ValueError, match=r"modules.json: module 'sentence_transformers.models.LayerNorm' "
+                                         r"\(3_LayerNorm\) is not supported"):
         read_pooling_config(str(folder))
     (folder / "modules.json").write_text(json.dumps(modules[:3]))
     pooling = folder / "1_Pooling" / "config.json"
     pooling.write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}))
     with pytest.raises(ValueError, match="1_Pooling/config.json: bertkit needs exactly one of"):
         read_pooling_config(str(folder))
+
+    # Dense modules: in order, a known activation, weights in safetensors of the configured shape
+    folder = tmp_path / "dense"
+    shutil.copytree(dense_folder, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps([modules[0], modules[4], modules[2]]))
+    with pytest.raises(ValueError, match="module Dense .* comes after Normalize"):
+        read_pooling_config(str(folder))
+    (folder / "modules.json").write_text(json.dumps(modules))
+    dense_config = folder / modules[2]["path"] / "config.json"
+    config = json.loads(dense_config.read_text())
+    dense_config.write_text(json.dumps({**config, "activation_function": "torch.nn.modules.activation.Softsign"}))
+    with pytest.raises(ValueError, match="activation_function 'torch.nn.modules.activation.Softsign' is not supported"):
+        read_pooling_config(str(folder))
+    dense_config.write_text(json.dumps({**config, "out_features": 64}))
+    with pytest.raises(ValueError, match=r"model.safetensors: linear.weight should have shape \(64, 384\)"):
+        Embedder(str(folder), runtime="tensorflow")
+    dense_config.write_text(json.dumps(config))
+    (folder / modules[2]["path"] / "model.safetensors").rename(folder / modules[2]["path"] / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="Dense module's weights are missing .*never unpickles"):
+        Embedder(str(folder))
 
 
 def test_embed_command_writes_one_row_per_line(minilm_path, sentences, tmp_path):
@@ -141,14 +194,15 @@ def test_search_command_reuses_its_index(minilm_path, sentences, tmp_path):
     assert json.loads(changed.stdout.splitlines()[0])["results"][0]["text"] in sentences[60:120]
 
 
-@pytest.mark.parametrize("mode", ["folder", "cls"])
-def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, sentences, tmp_path, mode):
+@pytest.mark.parametrize("mode", ["folder", "cls", "dense"])
+def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, dense_folder, sentences, tmp_path, mode):
     """`bertkit export --kind encoder` with the default pooling ("auto") reads the sentence-transformers
-    files (mean + Normalize + max_seq_length 256 here; a copy set to cls pooling without Normalize);
-    the SavedModel, run where bertkit is not imported, gives sentence-transformers' embeddings."""
+    files (mean + Normalize + max_seq_length 256 here; a copy set to cls pooling without Normalize;
+    one with two Dense modules); the SavedModel, run where bertkit is not imported, gives
+    sentence-transformers' embeddings."""
     from tests.export.conftest import run_fresh
 
-    folder = minilm_path
+    folder = dense_folder if mode == "dense" else minilm_path
     if mode == "cls":
         folder = tmp_path / "model"
         shutil.copytree(minilm_path, folder)
@@ -162,8 +216,12 @@ def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, sente
                     "--no-verify"], check=True, capture_output=True)
     version = next(out.iterdir())
     metadata = json.loads((version / "assets.extra" / "bertkit_export.json").read_text())
-    assert metadata["options"]["pooling"] == ("mean" if mode == "folder" else "cls")
-    assert metadata["options"]["normalize"] == (mode == "folder") and metadata["options"]["max_length"] == 256
+    assert metadata["options"]["pooling"] == ("cls" if mode == "cls" else "mean")
+    assert metadata["options"].get("dense") == ([[384, 128, "torch.nn.modules.activation.Tanh"],
+                                                 [128, 96, "torch.nn.modules.activation.GELU"]]
+                                                if mode == "dense" else None)
+    assert metadata["options"]["normalize"] == (mode != "cls") and metadata["options"]["max_length"] == 256
+    width = 96 if mode == "dense" else 384
     texts = sentences if mode == "folder" else sentences[::4]
     # Length-sorted calls of 32 texts, as a server's batches would be (one call of all 220 would pad
     # every short text to 256 pieces and cost 5x the time); rows are put back in input order.
@@ -172,7 +230,7 @@ def test_encoder_export_follows_the_folder_in_a_fresh_process(minilm_path, sente
     results = run_fresh([{"name": f"st{k}", "path": str(version), "signature": "serving_default",
                           "inputs": {"text": [texts[i] for i in chunk]}} for k, chunk in enumerate(chunks)],
                         tmp_path)["results"]
-    got = np.zeros((len(texts), 384), np.float32)
+    got = np.zeros((len(texts), width), np.float32)
     for k, chunk in enumerate(chunks):
         got[chunk] = np.array(results[f"st{k}"]["sentence_embedding"], dtype=np.float32)
     want = st.SentenceTransformer(str(folder), device="cpu").encode(texts)

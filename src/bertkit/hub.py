@@ -24,7 +24,7 @@ ALLOW_PATTERNS = (
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
     "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
     "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-    "[0-9]_*/config.json",
+    "[0-9]_*/config.json", "[0-9]_Dense/model.safetensors",
     # An original google-research/bert checkpoint (TF variables, not pickle) is read too.
     "bert_config.json", "bert_model.ckpt.*",
 )

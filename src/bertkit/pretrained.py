@@ -178,11 +178,12 @@ def load_model(path: str, task: str | None = None, num_labels: int | None = None
         n = num_labels or (get_task(task).num_outputs(None) if task not in ARCHITECTURES else 2)
     if task == saved and labels and saved_labels(raw) and labels != saved_labels(raw):
         raise CheckpointError(f"{path}: the checkpoint's labels {saved_labels(raw)} differ from {labels}")
-    model = build_task_model(task, config, num_labels=n)
     if task != "pretraining":
         from .tasks.task import get_task
 
-        get_task(task).read_model_files(model, path)
+        model = build_task_model(task, config, num_labels=n, **get_task(task).model_options(path))
+    else:
+        model = build_task_model(task, config, num_labels=n)
     has_head = task == saved or (task == "pretraining" and pretraining)
     if has_head:
         assign_weights(model, config, task, tensors)

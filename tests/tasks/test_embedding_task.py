@@ -247,3 +247,81 @@ def test_hard_negative_columns_are_read_and_scored_as_sentence_transformers(mini
     with pytest.raises(ValueError, match="hard negatives .* not with scored pairs"):
         EmbeddingTask(negative_column=["1"], text_pair_column=2, label_column=0, header=False).read(
             str(tmp_path / "t.tsv"))
+
+
+def test_dense_modules_train_and_save_for_sentence_transformers(minilm_path, shared_data, tmp_path):
+    """An embedder with a Dense module (sentence-transformers' projection after pooling) trains it
+    with the encoder and saves it in sentence-transformers' layout, which loads and embeds as
+    bertkit does."""
+    from safetensors.numpy import load_file
+    from sentence_transformers.models import Dense, Normalize
+
+    from bertkit.embeddings import Embedder, read_pooling_config
+
+    torch.manual_seed(0)
+    base = sentence_transformers.SentenceTransformer(minilm_path, device="cpu")
+    start = tmp_path / "start"
+    sentence_transformers.SentenceTransformer(modules=[base[0], base[1], Dense(384, 64), Normalize()],
+                                              device="cpu").save(str(start))
+    train = tmp_path / "train.tsv"
+    train.write_text("".join((shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8")
+                             .splitlines(keepends=True)[:32]), encoding="utf-8")
+    out = tmp_path / "model"
+    finetune(EmbeddingTask(**STSB), str(start), str(train), str(out),
+             options=FinetuneOptions(epochs=1, batch_size=16, learning_rate=1e-4, progress=False))
+    found = read_pooling_config(str(out))
+    assert [(d.in_features, d.out_features, d.activation) for d in found.dense] == [
+        (384, 64, "torch.nn.modules.activation.Tanh")] and found.normalize
+    [before] = [p for p in start.iterdir() if p.name.endswith("_Dense")]
+    moved = load_file(str(out / "2_Dense" / "model.safetensors"))["linear.weight"]
+    assert np.abs(moved - load_file(str(before / "model.safetensors"))["linear.weight"]).max() > 1e-5
+    texts = [e.text for e in EmbeddingTask(**STSB).read(str(train))]
+    want = sentence_transformers.SentenceTransformer(str(out), device="cpu").encode(texts)
+    got = Embedder(str(out), runtime="tensorflow").encode(texts)
+    assert got.shape == (32, 64) and np.min(np.sum(got * want, axis=1)) >= 0.99999
+
+
+def test_an_interrupted_embedding_run_resumes_to_the_same_model(tiny_dir, shared_data, tmp_path, monkeypatch):
+    """Killed after its first epoch's checkpoint (in the dev pass), the same command finishes the
+    run: the saved encoder and Dense weights equal an uninterrupted run's (random batches, dropout
+    and the Dense module's variables all resume)."""
+    import shutil
+
+    from safetensors.numpy import load_file
+
+    import bertkit.tasks.base as base
+    from bertkit.embeddings import DenseConfig, PoolingConfig, write_sentence_transformers_files
+
+    start = tmp_path / "start"
+    shutil.copytree(tiny_dir, start)
+    rng = np.random.default_rng(0)
+    pooling = PoolingConfig("mean", True, 64, (DenseConfig("", 32, 16),))
+    write_sentence_transformers_files(str(start), pooling, 32, [
+        {"linear.weight": rng.normal(0, 0.2, (16, 32)).astype(np.float32), "linear.bias": np.zeros(16, np.float32)}])
+    lines = (shared_data / "stsb" / "sts-train.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    train, dev = tmp_path / "train.tsv", tmp_path / "dev.tsv"
+    train.write_text("".join(lines[:64]), encoding="utf-8")
+    dev.write_text("".join(lines[64:96]), encoding="utf-8")
+    options = FinetuneOptions(epochs=2, batch_size=16, learning_rate=1e-3, progress=False, seed=5)
+
+    def run(out):
+        return finetune(EmbeddingTask(**STSB), str(start), str(train), str(out), dev_file=str(dev), options=options)
+
+    run(tmp_path / "whole")
+    real_run_model, passes = base.run_model, []
+
+    def dies_in_the_first_dev_pass(*args, **kwargs):
+        passes.append(1)
+        if len(passes) == 1:
+            raise KeyboardInterrupt
+        return real_run_model(*args, **kwargs)
+
+    monkeypatch.setattr(base, "run_model", dies_in_the_first_dev_pass)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed")
+    run(tmp_path / "resumed")
+    for name in ("model.safetensors", "2_Dense/model.safetensors"):
+        whole, resumed = load_file(str(tmp_path / "whole" / name)), load_file(str(tmp_path / "resumed" / name))
+        assert whole.keys() == resumed.keys()
+        for key in whole:
+            np.testing.assert_allclose(resumed[key], whole[key], atol=1e-6, err_msg=f"{name} {key}")

@@ -90,14 +90,14 @@ def run_search(args) -> int:
 
 
 def _index_key(corpus: str, model: str, embedder) -> str:
-    """What the saved embeddings depend on: the corpus bytes, the model's weights, the pooling and
-    the precision."""
+    """What the saved embeddings depend on: the corpus bytes, the model's weights, the pooling (and
+    Dense modules) and the precision."""
     from ..tasks.lite import model_digest
 
     digest = hashlib.sha256()
     hash_file(digest, corpus)
     pooling = embedder.pooling
-    variant = f"{pooling.mode}:{pooling.normalize}:{pooling.max_seq_length}"
+    variant = f"{pooling.mode}:{pooling.normalize}:{pooling.max_seq_length}{pooling.dense_key()}"
     if embedder.precision != "fp32":  # fp32 keeps the keys of indexes saved before precisions existed
         variant += f":{embedder.precision}"
     return f"{digest.hexdigest()}:{model_digest(model, variant)}"

@@ -72,12 +72,16 @@ def build_module(model_dir: str, kind: str = "auto", *, max_length: int | None =
         # "auto": as the folder's sentence-transformers files say (pooling mode, Normalize,
         # max_seq_length), else mean pooling over the model's positions.
         st = read_pooling_config(model_dir)
-        if pooling == "auto":
+        dense_layers = []
+        if pooling == "auto":  # the folder's Dense modules too (they follow its pooling)
+            from ..model.pooling import dense_layers_of
+
             pooling, normalize = st.mode, normalize or st.normalize
             max_length = max_length or st.max_seq_length
+            dense_layers = dense_layers_of(st.dense)
         return EncoderModule(load_pretrained(model_dir, config), tokenizer,
                              max_length=max_length or config.max_position_embeddings,
-                             pooling=pooling, normalize=normalize)
+                             pooling=pooling, normalize=normalize, dense_layers=dense_layers)
     return _task_module(kind, load_model(model_dir), tokenizer, raw, max_length, pair)
 
 

@@ -227,29 +227,38 @@ class MultipleChoiceModule(ServingModule):
 class EncoderModule(ServingModule):
     """The encoder alone: sequence_output [B, S, H], pooled_output [B, H], input_mask [B, S], and
     with a `pooling` mode (sentence-transformers' mean / cls / max / mean_sqrt_len, see
-    bertkit.model.pooling) a sentence_embedding [B, H], L2-normalised if `normalize`."""
+    bertkit.model.pooling) a sentence_embedding [B, D]: pooled, projected by `dense_layers`
+    (sentence-transformers' Dense modules, `SentenceDense`; D their last width, else H), then
+    L2-normalised if `normalize`."""
 
     kind = "encoder"
 
     def __init__(self, encoder, tokenizer, max_length: int = 512, pooling: str | None = "mean",
-                 normalize: bool = False):
+                 normalize: bool = False, dense_layers=()):
         from ..embeddings import POOLING_MODES
 
         if pooling is not None and pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)} or None, got {pooling!r}")
-        super().__init__(encoder, tokenizer, max_length, {"pooling": pooling, "normalize": normalize})
+        if dense_layers and pooling is None:
+            raise ValueError("Dense modules project a pooled vector: they need a pooling mode")
+        dense = [layer.dense_config for layer in dense_layers]
+        super().__init__(encoder, tokenizer, max_length, {"pooling": pooling, "normalize": normalize,
+                                                          **({"dense": [[d.in_features, d.out_features, d.activation]
+                                                                        for d in dense]} if dense else {})})
+        from ..model.pooling import sentence_vectors
+
         self.pooling, self.normalize = pooling, normalize
+        # The Dense weights join the encoder's as plain variables; like the forward pass, the
+        # sentence head is a plain callable, not tracked (see the module docstring).
+        self.model_variables = self.model_variables + [v.value for layer in dense_layers for v in layer.variables]
+        self._sentence = functools.partial(sentence_vectors, pooling=pooling, dense_layers=tuple(dense_layers),
+                                           normalize=normalize)
 
     def _outputs(self, outputs: dict, attention_mask) -> dict:
-        from ..model.pooling import pool
-
         result = {"sequence_output": outputs["sequence_output"], "pooled_output": outputs["pooled_output"],
                   "input_mask": attention_mask}
         if self.pooling is not None:
-            embedding = pool(outputs["sequence_output"], attention_mask, self.pooling)
-            if self.normalize:  # sentence-transformers' Normalize: x / max(||x||, 1e-12)
-                embedding = embedding / tf.maximum(tf.norm(embedding, axis=-1, keepdims=True), 1e-12)
-            result["sentence_embedding"] = embedding
+            result["sentence_embedding"] = self._sentence(outputs["sequence_output"], attention_mask)
         return result
 
     def _run(self, features):

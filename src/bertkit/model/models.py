@@ -188,13 +188,14 @@ class BertForMultipleChoice(_TaskModel):
         return {"logits": tf.reshape(scores, [batch, choices])}
 
 
-def build_task_model(task: str, config: BertConfig, num_labels: int = 2, encoder=None):
+def build_task_model(task: str, config: BertConfig, num_labels: int = 2, encoder=None, **model_options):
     """The model for "pretraining" or a fine-tuning task's name (bertkit.tasks registry), with its
-    variables created; ValueError for an unknown name."""
+    variables created (`model_options`: the task's, see Task.model_options); ValueError for an
+    unknown name."""
     if task == "pretraining":
         model = BertPretrainer(config, encoder=encoder)
         model.build()
         return model
     from ..tasks.task import get_task
 
-    return get_task(task).build_model(config, num_labels=num_labels, encoder=encoder)
+    return get_task(task).build_model(config, num_labels=num_labels, encoder=encoder, **model_options)

@@ -97,19 +97,21 @@ class EmbeddingTask(Task):
         return 0  # no head
 
     @classmethod
-    def read_model_files(cls, model, path):
+    def model_options(cls, path):
         from ..embeddings import read_pooling_config
 
         found = read_pooling_config(path)
-        model.pooling, model.normalize = found.mode, found.normalize
+        return {"pooling": found.mode, "normalize": found.normalize, "dense": found.dense}
 
     @classmethod
     def write_model_files(cls, model, out_dir, raw_config):
         from ..embeddings import PoolingConfig, write_sentence_transformers_files
 
         length = raw_config.get("bertkit_task_options", {}).get("max_length") or model.config.max_position_embeddings
-        write_sentence_transformers_files(out_dir, PoolingConfig(model.pooling, model.normalize, length),
-                                          model.config.hidden_size)
+        layers = model.dense_layers
+        write_sentence_transformers_files(out_dir, PoolingConfig(model.pooling, model.normalize, length,
+                                                                 tuple(layer.dense_config for layer in layers)),
+                                          model.config.hidden_size, [layer.st_weights() for layer in layers])
 
     def build_loss(self):
         from ..training.losses import CoSENTLoss, MultipleNegativesRankingLoss
@@ -121,7 +123,7 @@ class EmbeddingTask(Task):
         from ..export.modules import EncoderModule
 
         return EncoderModule(model.encoder, tokenizer, max_length=self.options["max_length"],
-                             pooling=model.pooling, normalize=model.normalize)
+                             pooling=model.pooling, normalize=model.normalize, dense_layers=model.dense_layers)
 
     # === data and predictions ===
 

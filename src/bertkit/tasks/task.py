@@ -124,6 +124,8 @@ class Task(abc.ABC):
         "qa", "choices"); empty for a task whose export is not served as a task (embedding: as an
         encoder).
       flags: the command-line flags (TaskFlag) that set this task's options.
+    Files a model directory carries besides config.json and the weights: `model_options` reads them
+    (before the model is built), `write_model_files` writes them.
     """
 
     name: str
@@ -165,10 +167,11 @@ class Task(abc.ABC):
         """The Keras model class of this task (bertkit.model.models)."""
 
     @classmethod
-    def build_model(cls, config, num_labels: int = 2, encoder=None):
-        """The task model with its variables created: encoder (given, else new) + a fresh head.
-        Subclasses that build differently call `cls.mark(model)` on the result."""
-        model = cls.model_class()(config, num_labels=num_labels, encoder=encoder)
+    def build_model(cls, config, num_labels: int = 2, encoder=None, **model_options):
+        """The task model with its variables created: encoder (given, else new) + a fresh head;
+        `model_options` (from `model_options`) go to the model class. Subclasses that build
+        differently call `cls.mark(model)` on the result."""
+        model = cls.model_class()(config, num_labels=num_labels, encoder=encoder, **model_options)
         model.build()
         return cls.mark(model)
 
@@ -193,9 +196,11 @@ class Task(abc.ABC):
                 "label2id": {label: i for i, label in enumerate(labels)}}
 
     @classmethod
-    def read_model_files(cls, model, path: str) -> None:
-        """Settings a loaded model takes from files of its directory besides config.json and the
-        weights (the embedding task's sentence-transformers pooling). Default: none."""
+    def model_options(cls, path: str) -> dict:
+        """Model-class arguments a model directory gives in files besides config.json and the
+        weights (the embedding task's sentence-transformers pooling and Dense modules), read
+        before the model is built. Default: none."""
+        return {}
 
     @classmethod
     def write_model_files(cls, model, out_dir: str, raw_config: dict) -> None:
