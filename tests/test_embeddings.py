@@ -247,3 +247,42 @@ def test_int8_embeddings_stay_close_to_sentence_transformers(minilm_path, senten
     assert close.min() >= 0.98 and np.median(close) >= 0.995, (close.min(), np.median(close))
     with pytest.raises(ValueError, match="runs on the TFLite runtime"):
         Embedder(minilm_path, runtime="tensorflow", precision="int8")
+
+
+def test_serving_a_sentence_transformers_folder_embeds_as_it_does(dense_folder, sentences):
+    """`bertkit serve --model FOLDER` on a sentence-transformers folder (here with Dense modules):
+    /v1/embed answers with sentence-transformers' vectors."""
+    from fastapi.testclient import TestClient
+
+    from bertkit.export.runtime import Predictor
+    from bertkit.serve import create_app
+
+    texts = sentences[:6] + sentences[-2:]
+    with TestClient(create_app(Predictor.load(str(dense_folder)), warm_up=False)) as client:
+        reply = client.post("/v1/embed", json={"texts": texts})
+    assert reply.status_code == 200, reply.text
+    got = np.array(reply.json()["embeddings"], np.float32)
+    want = st.SentenceTransformer(str(dense_folder), device="cpu").encode(texts)
+    assert got.shape == (8, 96) and cosines(got, want).min() >= 0.99999
+
+
+def test_embedding_in_chunks_and_the_pooling_flags(minilm_path, sentences, tmp_path):
+    """Chunks of lines (`iter_encode`) give the rows one call gives; `embed --pooling/--normalize`
+    override the folder's settings as sentence-transformers would compute them."""
+    embedder = Embedder(minilm_path, runtime="tensorflow")
+    texts = sentences[:23]
+    whole = embedder.encode(texts)
+    chunked = np.concatenate(list(embedder.iter_encode(iter(texts), chunk_lines=5)))
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+
+    from bertkit.cli import main
+
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "cls.npy"
+    assert main(["embed", "--model", minilm_path, str(source), "--output", str(out), "--pooling", "cls",
+                 "--no-normalize", "--runtime", "tensorflow", "--no-progress"]) == 0
+    reference = st.SentenceTransformer(minilm_path, device="cpu")
+    tokens = reference.encode(texts, output_value="token_embeddings")
+    want = np.stack([t[0].numpy() for t in tokens])  # the [CLS] vector, not normalised
+    np.testing.assert_allclose(np.load(out), want, atol=2e-5)

@@ -1,7 +1,7 @@
 """Sentence embeddings (a text -> a vector whose cosine with another text's says how alike they
 are): fine-tunes an embedder as sentence-transformers does, and saves it as a sentence-transformers
-folder (modules.json, 1_Pooling, sentence_bert_config.json, 2_Normalize when the start model had
-it), which `bertkit embed`, `bertkit search`, `SentenceTransformer(dir)` and HF's BertModel load.
+folder (modules.json, 1_Pooling, sentence_bert_config.json, and the start model's Dense modules and
+Normalize), which `bertkit embed`, `bertkit search`, `SentenceTransformer(dir)` and HF's BertModel load.
 
 Two kinds of training file, TSV/CSV (columns by index or name) or JSON Lines:
   * (anchor, positive) pairs, no score: MultipleNegativesRankingLoss (in-batch negatives, scale 20),
