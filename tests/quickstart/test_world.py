@@ -143,3 +143,55 @@ def test_world_module_command_writes_the_files(tmp_path, capsys):
     printed = capsys.readouterr().out
     for name in ("corpus.txt", "corpus_dev.txt", "classify_train.tsv", "ner_dev.conll", "qa_train.json"):
         assert (tmp_path / name).stat().st_size > 0 and name in printed
+
+
+def cue_topics(text: str) -> list[str]:
+    """The topic of each topic sentence of `text` (each sentence is one template with a name)."""
+    found = []
+    for sentence in re.split(r"(?<=\.) ", text):
+        matches = [t for t, templates in W.TOPIC_TEMPLATES.items()
+                   if any(re.fullmatch(re.escape(tpl).replace(r"\{P\}", r"\w+"), sentence) for tpl in templates)]
+        assert len(matches) == 1, sentence
+        found.append(matches[0])
+    return found
+
+
+def test_multilabel_and_regression_files_match_their_sentences(small, tmp_path):
+    """Multi-label: the labels are the topics of the text's sentences; regression: the score is 2.5
+    per sentence of the second text on the first text's topic. Both read back with the readers."""
+    from bertkit.tasks import TASKS
+
+    paths = small.write(str(tmp_path))
+    multilabel = TASKS["multilabel"](header=False).read(paths["multilabel_train"])
+    assert len(multilabel) == len(small.train)
+    assert {len(e.label.split(",")) for e in multilabel} == {1, 2, 3}
+    for e in multilabel:
+        assert e.label.split(",") == sorted(set(cue_topics(e.text)))
+    regression = TASKS["regression"](header=False, text_column="0", text_pair_column="1",
+                                     label_column="2").read(paths["regression_dev"])
+    assert len(regression) == len(small.dev) and {e.label for e in regression} <= {"0.0", "2.5", "5.0"}
+    for e in regression:
+        [topic] = set(cue_topics(e.text))
+        assert float(e.label) == 2.5 * cue_topics(e.text_pair).count(topic)
+
+
+def test_multiple_choice_file_has_one_right_answer_per_question(small, tmp_path):
+    """The right choice answers the story's first question; no wrong choice does; questions about
+    a town or a person also offer the story's other town or person."""
+    from bertkit.data.multiple_choice import read_multiple_choice_file
+
+    paths = small.write(str(tmp_path))
+    examples = read_multiple_choice_file(paths["multiple-choice_train"])
+    assert len(examples) == len(small.train)
+    tricky = 0
+    for e, story in zip(examples, small.train):
+        question = story.questions[0]
+        answers = {a["text"] for a in question.answers}
+        assert e.context.endswith(question.question) and len(e.choices) == 4 == len(set(e.choices))
+        assert e.choices[e.label] == question.answers[0]["text"]
+        assert not answers & {c for i, c in enumerate(e.choices) if i != e.label}
+        if question.kind in ("home/value", "trip/value"):
+            assert set(W.story_entities(story, "LOC")) - answers <= set(e.choices)
+            tricky += 1
+        assert all(sentence.text in e.context for sentence in story.sentences if W._is_fact(sentence))
+    assert tricky > 5

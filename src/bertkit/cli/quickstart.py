@@ -14,8 +14,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "quickstart", help="the whole pipeline in minutes: vocab, pretrain, fine-tune, export, query",
         description="Generates a synthetic world of stories (nothing is downloaded), trains a WordPiece vocab, "
-                    "pretrains a small BERT (MLM + NSP), fine-tunes it for classification, NER and QA, "
-                    "exports the three models as SavedModels and answers one request with each. Writes "
+                    "pretrains a small BERT (MLM + NSP), fine-tunes it for classification, NER, QA, multi-label "
+                    "classification, regression and multiple choice, exports the six models as SavedModels and "
+                    "answers one request with each. Writes "
                     "OUT/report: metrics.json, loss curves (PNG), index.html and commands.sh (every step as "
                     "a command). With --corpus (and task files) it runs on your data instead.")
     p.add_argument("--out", default="quickstart_out", help="output folder (default: ./quickstart_out); a "

@@ -8,7 +8,8 @@ import warnings
 
 from .world import WorldConfig
 
-TASK_NAMES = ("classify", "ner", "qa")
+TASK_NAMES = ("classify", "ner", "qa", "multilabel", "regression", "multiple-choice")
+REAL_DATA_TASKS = ("classify", "ner", "qa")  # the tasks `--corpus` runs take files for (--classify-train, ...)
 # The quality bars of the synthetic world (issue 7): checked and shown in the report.
 TARGETS = {"classify": ("accuracy", 0.95), "ner": ("f1", 0.95), "qa": ("f1", 90.0)}
 
@@ -23,6 +24,17 @@ class TaskSettings:
     max_length: int = 96
     doc_stride: int | None = None  # qa
     max_query_length: int | None = None  # qa
+    extra: dict = dataclasses.field(default_factory=dict)  # other task options (the files' columns)
+
+
+# The tasks the world writes beside classify / NER / QA: their files' layout and a short schedule.
+SMALL_TASKS = {
+    "multilabel": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96, extra={"header": False}),
+    "regression": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96,
+                               extra={"header": False, "text_column": "0", "text_pair_column": "1",
+                                      "label_column": "2"}),
+    "multiple-choice": TaskSettings(epochs=3, batch_size=16, learning_rate=1e-3, max_length=96),
+}
 
 
 @dataclasses.dataclass
@@ -56,6 +68,7 @@ class QuickstartOptions:
         "classify": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96),
         "ner": TaskSettings(epochs=1, learning_rate=1e-3, max_length=64),
         "qa": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96, doc_stride=48, max_query_length=24),
+        **SMALL_TASKS,
     })
     export: bool = True
     progress: bool | None = None  # None: bars when stderr is a terminal
@@ -85,7 +98,8 @@ def fast_options(**overrides) -> QuickstartOptions:
         tasks={"classify": TaskSettings(epochs=1, batch_size=16, learning_rate=1e-3),
                "ner": TaskSettings(epochs=1, batch_size=16, learning_rate=1e-3, max_length=64),
                "qa": TaskSettings(epochs=1, batch_size=16, learning_rate=1e-3, max_length=96, doc_stride=48,
-                                  max_query_length=24)})
+                                  max_query_length=24),
+               **{name: dataclasses.replace(s, epochs=1, batch_size=16) for name, s in SMALL_TASKS.items()}})
     return dataclasses.replace(options, **overrides)
 
 

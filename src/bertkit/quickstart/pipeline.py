@@ -1,6 +1,7 @@
 """The quickstart: the whole BERT pipeline, offline, in minutes, in one process.
 
-    world -> vocab -> pretrain (MLM + NSP) -> fine-tune classify / ner / qa -> export -> 3 requests
+    world -> vocab -> pretrain (MLM + NSP) -> fine-tune classify / ner / qa / multilabel / regression /
+    multiple-choice -> export -> one request per task
 
 Every step prints a progress bar (where it loops) and one line of result, and is one of the public
 commands, so `REPORT/commands.sh` reproduces the run step by step. The report folder holds
@@ -26,7 +27,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from .options import TASK_NAMES, QuickstartOptions, TaskSettings, fast_options
+from .options import REAL_DATA_TASKS, TASK_NAMES, QuickstartOptions, TaskSettings, fast_options
 from .report import target_lines, write_run_report
 from .steps import (StepResult, answer, example_requests, step_data, step_export, step_finetune, step_pretrain,
                     step_pretrain_eval, step_requests, step_vocab)
@@ -101,7 +102,7 @@ def _run(options: QuickstartOptions, stream) -> dict:
     if options.export and tasks:
         runner.run("export", "export: SavedModels that take raw strings",
                    lambda r: step_export(r, tasks, options, paths, state, progress))
-        runner.run("requests", "answer three example requests from the exported SavedModels",
+        runner.run("requests", "answer one example request per task from the exported SavedModels",
                    lambda r: step_requests(r, tasks, options, paths, state, progress))
     total = time.perf_counter() - started
     metrics = write_run_report(runner.results, options, paths, total)
@@ -140,18 +141,22 @@ def _paths(options: QuickstartOptions) -> dict:
                  classify_train=os.path.join(d, "classify_train.tsv"),
                  classify_dev=os.path.join(d, "classify_dev.tsv"),
                  ner_train=os.path.join(d, "ner_train.conll"), ner_dev=os.path.join(d, "ner_dev.conll"),
-                 qa_train=os.path.join(d, "qa_train.json"), qa_dev=os.path.join(d, "qa_dev.json"))
+                 qa_train=os.path.join(d, "qa_train.json"), qa_dev=os.path.join(d, "qa_dev.json"),
+                 **{f"{task}_{split}": os.path.join(d, f"{stem}_{split}.{suffix}")
+                    for task, stem, suffix in (("multilabel", "multilabel", "tsv"), ("regression", "regression", "tsv"),
+                                               ("multiple-choice", "choice", "jsonl"))
+                    for split in ("train", "dev")})
     else:
         p.update(corpus=list(options.corpus), corpus_dev=list(options.corpus_dev or []))
-        for task in TASK_NAMES:
-            p[f"{task}_train"] = getattr(options, f"{task}_train")
-            p[f"{task}_dev"] = getattr(options, f"{task}_dev")
+        for task in TASK_NAMES:  # with your data: the tasks you give files for (REAL_DATA_TASKS)
+            p[f"{task}_train"] = getattr(options, f"{task}_train", None)
+            p[f"{task}_dev"] = getattr(options, f"{task}_dev", None)
     return p
 
 
 def _check_real_inputs(options: QuickstartOptions) -> None:
     files = list(options.corpus) + list(options.corpus_dev or [])
-    for task in TASK_NAMES:
+    for task in REAL_DATA_TASKS:
         train, dev = getattr(options, f"{task}_train"), getattr(options, f"{task}_dev")
         if dev and not train:
             raise ValueError(f"--{task}-dev needs --{task}-train")

@@ -182,7 +182,8 @@ code {{ font-size: 85%; word-break: break-word; }}
 </style></head><body>
 <h1>bertkit quickstart</h1>
 <p>The whole BERT pipeline on {source}, offline: vocab &rarr; pretrain (MLM + NSP) &rarr; fine-tune
-classification, NER and QA &rarr; export &rarr; requests to the exported SavedModels.
+each task ({esc(", ".join(t for t in TASK_NAMES if t in metrics.get("results", {})))}) &rarr; export
+&rarr; requests to the exported SavedModels.
 Total time: <b>{metrics['total_seconds'] / 60:.1f} min</b> ({metrics['total_seconds']:.0f} s) on
 {env.get('cpus', '?')} CPU(s){', ' + str(env['gpus']) + ' GPU(s)' if env.get('gpus') else ''};
 bertkit {esc(str(env.get('bertkit', '?')))}, TensorFlow {esc(str(env.get('tensorflow', '?')))}.</p>

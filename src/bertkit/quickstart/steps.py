@@ -1,5 +1,5 @@
 """The quickstart's steps: data, vocab, pretraining and its held-out evaluation, one fine-tune per
-task, export and three requests. Each fills a StepResult: one result line, its metrics and the
+task, export and one request per task. Each fills a StepResult: one result line, its metrics and the
 public commands that reproduce it (REPORT/commands.sh)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 
-from .options import MICRO_CONFIG, TASK_NAMES, QuickstartOptions, TaskSettings
+from .options import MICRO_CONFIG, REAL_DATA_TASKS, QuickstartOptions, TaskSettings
 from .world import generate_world
 
 
@@ -35,7 +35,7 @@ def command(*argv) -> str:
 def step_data(r: StepResult, options: QuickstartOptions, paths: dict, progress: bool) -> None:
     if not options.synthetic:
         n = sum(os.path.getsize(f) for f in paths["corpus"])
-        tasks = [t for t in TASK_NAMES if paths[f"{t}_train"]]
+        tasks = [t for t in REAL_DATA_TASKS if paths[f"{t}_train"]]
         r.line = f"corpus {len(paths['corpus'])} file(s), {n / 1e6:.1f} MB; tasks: {', '.join(tasks) or 'none'}"
         r.metrics = {"corpus_bytes": n, "tasks": tasks}
         return
@@ -49,7 +49,8 @@ def step_data(r: StepResult, options: QuickstartOptions, paths: dict, progress: 
                  "corpus_bytes": size, "world": dataclasses.asdict(options.world)}
     r.line = (f"{len(world.pretrain) + len(world.train):,} stories to pretrain on ({size / 1e6:.1f} MB); "
               f"{len(world.train)} train / {len(world.dev)} dev stories, "
-              f"{n_sentences[0]:,} / {n_sentences[1]:,} NER sentences, {n_questions[0]:,} / {n_questions[1]:,} questions")
+              f"{n_sentences[0]:,} / {n_sentences[1]:,} NER sentences, {n_questions[0]:,} / {n_questions[1]:,} questions; "
+              f"multi-label, regression and multiple-choice examples from them")
     c = options.world
     r.commands = [command("python", "-m", "bertkit.quickstart.world", "--out", paths["data"], "--seed", c.seed,
                           "--pretrain-stories", c.pretrain_stories, "--train-stories", c.train_stories,
@@ -146,10 +147,17 @@ def step_pretrain_eval(r: StepResult, options: QuickstartOptions, paths: dict, p
 # --- step: fine-tune -----------------------------------------------------------------------------------
 
 def _task_flags(task: str, s: TaskSettings) -> dict:
-    flags = {"max_length": s.max_length}
-    if task == "qa":
-        flags.update(doc_stride=s.doc_stride, max_query_length=s.max_query_length)
+    flags = {"max_length": s.max_length, "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,
+             **s.extra}
     return {k: v for k, v in flags.items() if v is not None}
+
+
+def _flag(key: str, value) -> list[str]:
+    """A task option as `bertkit finetune` flags: --x VALUE, or --x / --no-x for a bool."""
+    name = key.replace("_", "-")
+    if isinstance(value, bool):
+        return [f"--{name}" if value else f"--no-{name}"]
+    return [f"--{name}", value]
 
 
 def step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: dict, progress: bool) -> None:
@@ -173,13 +181,15 @@ def step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: d
     elif task == "ner":
         r.line = (f"dev entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, "
                   f"recall {metrics['recall']:.4f})")
-    else:
+    elif task == "qa":
         r.line = f"dev exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+    else:
+        r.line = "dev " + ", ".join(f"{k} {metrics[k]:.4f}" for k in TASKS[task].report_metrics if k in metrics)
     argv = ["bertkit", "finetune", task, "--model", paths["pretrain"], "--train", paths[f"{task}_train"],
             *(["--dev", dev] if dev else []), "--out", paths[task],
             *flag_args(fopts, FINETUNE_HELP, {"patience": "--early-stopping"})]
     for key, value in flags.items():
-        argv += [f"--{key.replace('_', '-')}", value]
+        argv += _flag(key, value)
     r.commands = [command(*argv)]
     if dev:
         r.commands.append(command("bertkit", "evaluate", "--model", paths[task], "--data", dev))
@@ -219,14 +229,16 @@ def _dir_size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def example_requests(tasks: list[str], paths: dict) -> dict[str, dict]:
-    """One request per task, from the first example of its dev file (else its train file)."""
+def example_requests(tasks: list[str], paths: dict, options: QuickstartOptions | None = None) -> dict[str, dict]:
+    """One request per task, from the first example of its dev file (else its train file): the
+    inputs of the export's serving_default and the expected answer."""
     from ..tasks import TASKS
 
     requests = {}
     for task in tasks:
         source = paths[f"{task}_dev"] or paths[f"{task}_train"]
-        examples = TASKS[task]().read(source)
+        settings = options.tasks.get(task) if options else None
+        examples = TASKS[task](**(settings.extra if settings else {})).read(source)
         first = examples[0]
         if task == "classify":
             requests[task] = {"inputs": {"text": first.text, **({"text_pair": first.text_pair}
@@ -238,21 +250,32 @@ def example_requests(tasks: list[str], paths: dict) -> dict[str, dict]:
             text = re.sub(r" ([.,;:!?%)])", r"\1", " ".join(first.words))  # CoNLL words -> raw text
             expected = [" ".join(first.words[a:b + 1]) + f" ({t})" for t, a, b in tag_spans(first.tags or [])]
             requests[task] = {"inputs": {"text": text}, "expected": expected}
-        else:
+        elif task == "qa":
             requests[task] = {"inputs": {"question": first.question, "context": first.context},
                               "expected": [a.text for a in first.answers]}
+        elif task == "multilabel":
+            requests[task] = {"inputs": {"text": first.text}, "expected": first.label.split(",")}
+        elif task == "regression":
+            requests[task] = {"inputs": {"text": first.text, "text_pair": first.text_pair},
+                              "expected": float(first.label)}
+        elif task == "multiple-choice":
+            requests[task] = {"inputs": {"question": first.context, "choices": list(first.choices)},
+                              "expected": first.choices[first.label]}
     return requests
 
 
-def answer(task: str, serve, inputs: dict) -> dict:
-    """Calls a SavedModel's serving_default on one request; returns the answer `bertkit serve` gives
-    for it (the task's `format_served`), as plain Python."""
-    import tensorflow as tf
+# The input kind `bertkit serve` takes for a serving_default's inputs, and the request item.
+_SERVED = {("text",): ("texts", lambda i: i["text"]),
+           ("text", "text_pair"): ("pairs", lambda i: (i["text"], i["text_pair"])),
+           ("context", "question"): ("qa", lambda i: (i["question"], i["context"])),
+           ("choices", "question"): ("choices", lambda i: (i["question"], i["choices"]))}
 
-    from ..tasks import get_task
 
-    out = serve(**{k: tf.constant([v]) for k, v in inputs.items()})
-    return get_task(task).format_served({k: v.numpy() for k, v in out.items()}, 1, None)[0]
+def answer(predictor, inputs: dict) -> dict:
+    """The answer `bertkit serve` gives for one request (`inputs`: those of the export's
+    serving_default) from a loaded export (`bertkit.export.runtime.Predictor`), as plain Python."""
+    kind, item = _SERVED[tuple(sorted(inputs))]
+    return predictor.run(kind, [item(inputs)])[0]
 
 
 def _short(text: str, n: int = 70) -> str:
@@ -265,16 +288,15 @@ def step_requests(r: StepResult, tasks: list[str], options: QuickstartOptions, p
     if not exports:
         r.skipped, r.line = True, "no exports to query"
         return
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModels use)
     from tqdm.auto import tqdm
 
-    requests = example_requests(list(exports), paths)
+    from ..export.runtime import Predictor
+
+    requests = example_requests(list(exports), paths, options)
     records = []
     for task in tqdm(list(exports), desc="requests", unit="request", disable=not progress):
-        serve = tf.saved_model.load(exports[task]).signatures["serving_default"]
         request = requests[task]
-        got = answer(task, serve, request["inputs"])
+        got = answer(Predictor.load(exports[task]), request["inputs"])
         records.append({"task": task, "export": exports[task], **request, "answer": got})
         r.commands.append(_request_command(task, exports[task], request["inputs"]))
     r.metrics = {"requests": records}
@@ -286,9 +308,19 @@ def step_requests(r: StepResult, tasks: list[str], options: QuickstartOptions, p
         elif rec["task"] == "ner":
             found = [f"{e['text']} ({e['type']})" for e in rec["answer"]["entities"]]
             lines.append(f"    ner      {_short(rec['inputs']['text'])!r} -> {found}")
-        else:
+        elif rec["task"] == "qa":
             lines.append(f"    qa       {rec['inputs']['question']!r} -> {rec['answer']['answer']!r} "
                          f"(p={rec['answer']['probability']}; expected {rec['expected'][0]!r})")
+        elif rec["task"] == "multilabel":
+            lines.append(f"    multilabel {_short(rec['inputs']['text'])!r} -> {rec['answer']['labels']} "
+                         f"(expected {rec['expected']})")
+        elif rec["task"] == "regression":
+            lines.append(f"    regression {_short(rec['inputs']['text'], 40)!r} / {_short(rec['inputs']['text_pair'], 40)!r}"
+                         f" -> {rec['answer']['score']:.2f} (expected {rec['expected']})")
+        else:
+            question = rec["inputs"]["question"].rsplit(". ", 1)[-1]
+            lines.append(f"    multiple-choice {question!r} {rec['inputs']['choices']} -> {rec['answer']['choice']!r} "
+                         f"(expected {rec['expected']!r})")
     r.line = f"{len(records)} answered from {paths['export']}\n" + "\n".join(lines)
 
 

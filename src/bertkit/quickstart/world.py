@@ -12,7 +12,14 @@ Every story comes with everything the quickstart trains on:
     as `bertkit.data.ner.split_words` splits raw text (punctuation marks are words of their own);
   * questions with answer spans (QA, SQuAD v1.1): "Where does Anna live?", "Who works at Orion
     Labs?", "When did Boris go to Port Ellis?" - answerable from the story only, because every
-    story has two or three people whose towns, employers, trips and objects all differ.
+    story has two or three people whose towns, employers, trips and objects all differ;
+  * the same questions with four answers to choose from (multiple choice): the right one and three
+    others of its kind (towns, companies, objects, days or names), after the story's fact sentences.
+
+Two more tasks are built from the topic sentences alone, each split with its own random stream:
+  * multi-label: 2-5 topic sentences of one to three topics -> the set of topics;
+  * regression: two pairs of topic sentences -> how much of the second pair is on the first
+    pair's topic, 0.0, 2.5 or 5.0 (STS-B's 0-5 scale).
 
 Names come from fixed lists and are placed in varied templates, so a model has to use both the
 words and their context. Generation is seeded (`random.Random` with a string seed per split): the
@@ -20,7 +27,7 @@ same `WorldConfig` always gives the same files, byte for byte.
 
     from bertkit.quickstart.world import WorldConfig, generate_world
     world = generate_world(WorldConfig(train_stories=1000, dev_stories=200))
-    files = world.write("quickstart_out/data")   # corpus.txt, classify_*.tsv, ner_*.conll, qa_*.json
+    files = world.write("quickstart_out/data")   # corpus.txt, classify_*.tsv, ner_*.conll, qa_*.json, ...
 """
 
 from __future__ import annotations
@@ -188,6 +195,9 @@ class WorldConfig:
     dev_stories: int = 250
     questions_per_story: int = 3  # QA questions kept per story (of the 10 each story allows)
     distractor_prob: float = 0.0  # a story gets one cue sentence of another topic
+    # multiple choice: the first kept question of each story; multi-label and regression: examples
+    # of topic sentences, this many per story of the split
+    topic_examples_per_story: float = 1.0
 
 
 @dataclasses.dataclass
@@ -203,7 +213,10 @@ class World:
         paths = {name: os.path.join(out_dir, file) for name, file in (
             ("corpus", "corpus.txt"), ("corpus_dev", "corpus_dev.txt"), ("classify_train", "classify_train.tsv"),
             ("classify_dev", "classify_dev.tsv"), ("ner_train", "ner_train.conll"),
-            ("ner_dev", "ner_dev.conll"), ("qa_train", "qa_train.json"), ("qa_dev", "qa_dev.json"))}
+            ("ner_dev", "ner_dev.conll"), ("qa_train", "qa_train.json"), ("qa_dev", "qa_dev.json"),
+            ("multilabel_train", "multilabel_train.tsv"), ("multilabel_dev", "multilabel_dev.tsv"),
+            ("regression_train", "regression_train.tsv"), ("regression_dev", "regression_dev.tsv"),
+            ("multiple-choice_train", "choice_train.jsonl"), ("multiple-choice_dev", "choice_dev.jsonl"))}
         _write(paths["corpus"], corpus_text(self.pretrain + self.train))
         _write(paths["corpus_dev"], corpus_text(self.dev))
         _write(paths["classify_train"], classify_tsv(self.train))
@@ -212,6 +225,12 @@ class World:
         _write(paths["ner_dev"], ner_conll(self.dev))
         _write(paths["qa_train"], squad_json(self.train, "quickstart-train"))
         _write(paths["qa_dev"], squad_json(self.dev, "quickstart-dev"))
+        c = self.config
+        for split, stories in (("train", self.train), ("dev", self.dev)):
+            n = round(len(stories) * c.topic_examples_per_story)
+            _write(paths[f"multilabel_{split}"], topic_mixes(n, c.seed, split))
+            _write(paths[f"regression_{split}"], topic_pairs(n, c.seed, split))
+            _write(paths[f"multiple-choice_{split}"], choice_questions(stories, c.seed, split))
         return paths
 
 
@@ -403,6 +422,102 @@ def squad_json(stories: list[Story], title: str) -> str:
         "qas": [{"id": q.qid, "question": q.question, "answers": q.answers} for q in story.questions]}]}
         for story in stories]
     return json.dumps({"version": "1.1", "data": data, "title": title}, ensure_ascii=False, indent=None) + "\n"
+
+
+def _cue(rng: random.Random, topic: str) -> str:
+    """One topic sentence of `topic` about somebody."""
+    return rng.choice(TOPIC_TEMPLATES[topic]).format(P=rng.choice(FIRST_NAMES))
+
+
+def topic_mixes(n: int, seed: int, split: str) -> str:
+    """Multi-label TSV, `text<TAB>topic,topic` per line: 2-5 topic sentences of one to three topics
+    (one or two sentences each), shuffled; the labels are the topics present, sorted."""
+    rng = random.Random(f"bertkit-quickstart-{seed}-{split}-multilabel")
+    lines = []
+    for _ in range(n):
+        topics = rng.sample(LABELS, rng.choice((1, 1, 2, 2, 3)))
+        sentences = [_cue(rng, t) for t in topics for _ in range(rng.choice((1, 2)) if len(topics) < 3 else 1)]
+        if len(sentences) == 1:
+            sentences.append(_cue(rng, topics[0]))
+        rng.shuffle(sentences)
+        lines.append(f"{' '.join(sentences)}\t{','.join(sorted(topics))}\n")
+    return "".join(lines)
+
+
+def topic_pairs(n: int, seed: int, split: str) -> str:
+    """Regression TSV, `text<TAB>text<TAB>score` per line: two sentences of one topic, and two
+    sentences of which 0, 1 or 2 are on that topic (the others on other topics); the score is
+    2.5 per shared sentence (0-5, as STS-B)."""
+    rng = random.Random(f"bertkit-quickstart-{seed}-{split}-regression")
+    lines = []
+    for _ in range(n):
+        topic = rng.choice(LABELS)
+        shared = rng.randrange(3)
+        others = [t for t in LABELS if t != topic]
+        second = [_cue(rng, topic) for _ in range(shared)] + [_cue(rng, rng.choice(others)) for _ in range(2 - shared)]
+        rng.shuffle(second)
+        lines.append(f"{_cue(rng, topic)} {_cue(rng, topic)}\t{' '.join(second)}\t{2.5 * shared:.1f}\n")
+    return "".join(lines)
+
+
+# The answers a multiple-choice question's wrong choices are drawn from, by what it asks for, and
+# the entity type of the story's own names of that kind.
+CHOICE_POOLS = {"home/value": PLACES, "trip/value": PLACES, "work/value": ORGANISATIONS, "object/value": OBJECTS,
+                "trip/day": DAYS}
+CHOICE_TYPES = {"home/value": "LOC", "trip/value": "LOC", "work/value": "ORG", "object/value": "OBJ"}
+
+
+def _is_fact(sentence: Sentence) -> bool:
+    """A fact sentence names a town, company or object, or two people; a topic sentence one person."""
+    starts = [t for t in sentence.tags if t.startswith("B-")]
+    return len(starts) > 1 or any(t != "B-PER" for t in starts)
+
+
+def story_entities(story: Story, etype: str) -> list[str]:
+    """The texts of the story's entities of type `etype` (e.g. its two towns), in order."""
+    found = []
+    for sentence in story.sentences:
+        for i, (word, tag) in enumerate(zip(sentence.words, sentence.tags)):
+            if tag == f"B-{etype}":
+                found.append(word)
+            elif tag == f"I-{etype}" and i and found:
+                found[-1] += " " + word
+    return found
+
+
+def choice_questions(stories: list[Story], seed: int, split: str, choices: int = 4) -> str:
+    """Multiple-choice JSON Lines: per story its first question, `{"question": the story's fact
+    sentences (not its topic sentences, which answer nothing) + the question, "choices": [4 texts],
+    "label": index}`; the wrong choices are of the right answer's kind (towns,
+    companies, objects, days, people's names), one of them taken from the story where it has another
+    of that kind (the other town, the other person), none of them an answer to the question."""
+    rng = random.Random(f"bertkit-quickstart-{seed}-{split}-choice")
+    lines = []
+    for story in stories:
+        if not story.questions:
+            continue
+        q = story.questions[0]
+        right = q.answers[0]["text"]
+        if q.kind in CHOICE_POOLS:
+            pool = CHOICE_POOLS[q.kind]
+        elif " " in right:  # a person's full name
+            pool = tuple(f"{f} {s}" for f in FIRST_NAMES[:12] for s in SURNAMES[:6])
+        else:
+            pool = FIRST_NAMES
+        answers = {a["text"] for a in q.answers}
+        etype = "PER" if q.kind.endswith("/person") else CHOICE_TYPES.get(q.kind)
+        # a person's name in the form of the answer (full or first name)
+        inside = [e for e in story_entities(story, etype) if e not in answers
+                  and (etype != "PER" or (" " in e) == (" " in right))] if etype else []
+        wrong = inside[:1]
+        wrong += rng.sample([p for p in pool if p not in answers and p not in wrong], choices - 1 - len(wrong))
+        rng.shuffle(wrong)
+        label = rng.randrange(choices)
+        options = wrong[:label] + [right] + wrong[label:]
+        facts = " ".join(s.text for s in story.sentences if _is_fact(s))
+        lines.append(json.dumps({"question": f"{facts} {q.question}", "choices": options, "label": label},
+                                ensure_ascii=False) + "\n")
+    return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
