@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from bertkit import load_model, load_tokenizer
-from bertkit.cli.finetune import _data_flags, _task_options
+from bertkit.cli.options import add_task_flags, task_options
 from bertkit.data.common import _bucketed_batches
 from bertkit.tasks import TASKS
 
@@ -56,10 +56,10 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--out", required=True)
-    _data_flags(p)
+    add_task_flags(p, TASKS)
     args = p.parse_args(argv)
     draws = bertkit_draws(args.task, args.model, args.train, args.seed, args.batch_size, args.epochs,
-                          _task_options(args))
+                          task_options(args, TASKS))
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(draws, f)
     print(f"{args.out}: {draws['features']} features, {len(draws['epochs'])} epoch(s) of "

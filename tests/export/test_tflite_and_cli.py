@@ -100,7 +100,7 @@ def test_tflite_refuses_an_encoder(minilm_path, tmp_path):
      {"max_length": 64, "pooling": None, "normalize": False}),
     (["--kind", "encoder", "--normalize"], "encoder", {"max_length": None, "pooling": "auto", "normalize": True}),
     (["--kind", "encoder", "--pooling", "cls"], "encoder", {"max_length": None, "pooling": "cls", "normalize": False}),
-    (["--kind", "preprocessor", "--max-length", "64"], "preprocessor", {"seq_length": 64}),
+    (["--kind", "preprocessor", "--max-length", "64"], "preprocessor", {"max_length": 64}),
     (["--pair", "--version", "3", "--no-verify"], "auto",
      {"max_length": None, "pair": True, "pooling": "auto", "normalize": False}),
 ])
