@@ -30,9 +30,7 @@ class TaskSettings:
 # The tasks the world writes beside classify / NER / QA: their files' layout and a short schedule.
 SMALL_TASKS = {
     "multilabel": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96, extra={"header": False}),
-    "regression": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96,
-                               extra={"header": False, "text_column": "0", "text_pair_column": "1",
-                                      "label_column": "2"}),
+    "regression": TaskSettings(epochs=3, learning_rate=1e-3, max_length=96, extra={"header": False}),
     "multiple-choice": TaskSettings(epochs=3, batch_size=16, learning_rate=1e-3, max_length=96),
 }
 

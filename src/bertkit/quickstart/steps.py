@@ -256,8 +256,7 @@ def example_requests(tasks: list[str], paths: dict, options: QuickstartOptions |
         elif task == "multilabel":
             requests[task] = {"inputs": {"text": first.text}, "expected": first.label.split(",")}
         elif task == "regression":
-            requests[task] = {"inputs": {"text": first.text, "text_pair": first.text_pair},
-                              "expected": float(first.label)}
+            requests[task] = {"inputs": {"text": first.text}, "expected": float(first.label)}
         elif task == "multiple-choice":
             requests[task] = {"inputs": {"question": first.context, "choices": list(first.choices)},
                               "expected": first.choices[first.label]}
@@ -315,8 +314,8 @@ def step_requests(r: StepResult, tasks: list[str], options: QuickstartOptions, p
             lines.append(f"    multilabel {_short(rec['inputs']['text'])!r} -> {rec['answer']['labels']} "
                          f"(expected {rec['expected']})")
         elif rec["task"] == "regression":
-            lines.append(f"    regression {_short(rec['inputs']['text'], 40)!r} / {_short(rec['inputs']['text_pair'], 40)!r}"
-                         f" -> {rec['answer']['score']:.2f} (expected {rec['expected']})")
+            lines.append(f"    regression {_short(rec['inputs']['text'])!r} -> {rec['answer']['score']:.2f} "
+                         f"(expected {rec['expected']})")
         else:
             question = rec["inputs"]["question"].rsplit(". ", 1)[-1]
             lines.append(f"    multiple-choice {question!r} {rec['inputs']['choices']} -> {rec['answer']['choice']!r} "

@@ -18,8 +18,8 @@ Every story comes with everything the quickstart trains on:
 
 Two more tasks are built from the topic sentences alone, each split with its own random stream:
   * multi-label: 2-5 topic sentences of one to three topics -> the set of topics;
-  * regression: two pairs of topic sentences -> how much of the second pair is on the first
-    pair's topic, 0.0, 2.5 or 5.0 (STS-B's 0-5 scale).
+  * regression: 2-4 topic sentences -> how much of the text is about sports, 0-5 (the share of
+    its sentences on sports, times 5).
 
 Names come from fixed lists and are placed in varied templates, so a model has to use both the
 words and their context. Generation is seeded (`random.Random` with a string seed per split): the
@@ -229,7 +229,7 @@ class World:
         for split, stories in (("train", self.train), ("dev", self.dev)):
             n = round(len(stories) * c.topic_examples_per_story)
             _write(paths[f"multilabel_{split}"], topic_mixes(n, c.seed, split))
-            _write(paths[f"regression_{split}"], topic_pairs(n, c.seed, split))
+            _write(paths[f"regression_{split}"], topic_scores(n, c.seed, split))
             _write(paths[f"multiple-choice_{split}"], choice_questions(stories, c.seed, split))
         return paths
 
@@ -444,19 +444,22 @@ def topic_mixes(n: int, seed: int, split: str) -> str:
     return "".join(lines)
 
 
-def topic_pairs(n: int, seed: int, split: str) -> str:
-    """Regression TSV, `text<TAB>text<TAB>score` per line: two sentences of one topic, and two
-    sentences of which 0, 1 or 2 are on that topic (the others on other topics); the score is
-    2.5 per shared sentence (0-5, as STS-B)."""
+SCORED_TOPIC = "sports"  # the regression target: how much of a text is about it
+
+
+def topic_scores(n: int, seed: int, split: str) -> str:
+    """Regression TSV, `text<TAB>score` per line: 2-4 topic sentences, of which k are about sports
+    (the others on other topics); the score is 5 k / sentences, rounded to 2 decimals (0-5, the
+    scale of STS-B)."""
     rng = random.Random(f"bertkit-quickstart-{seed}-{split}-regression")
+    others = [t for t in LABELS if t != SCORED_TOPIC]
     lines = []
     for _ in range(n):
-        topic = rng.choice(LABELS)
-        shared = rng.randrange(3)
-        others = [t for t in LABELS if t != topic]
-        second = [_cue(rng, topic) for _ in range(shared)] + [_cue(rng, rng.choice(others)) for _ in range(2 - shared)]
-        rng.shuffle(second)
-        lines.append(f"{_cue(rng, topic)} {_cue(rng, topic)}\t{' '.join(second)}\t{2.5 * shared:.1f}\n")
+        total = rng.randint(2, 4)
+        k = rng.randint(0, total)
+        sentences = [_cue(rng, SCORED_TOPIC) for _ in range(k)] + [_cue(rng, rng.choice(others)) for _ in range(total - k)]
+        rng.shuffle(sentences)
+        lines.append(f"{' '.join(sentences)}\t{5 * k / total:.2f}\n")
     return "".join(lines)
 
 
