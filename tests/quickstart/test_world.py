@@ -172,25 +172,3 @@ def test_multilabel_and_regression_files_match_their_sentences(small, tmp_path):
     for e in regression:
         topics = cue_topics(e.text)
         assert float(e.label) == pytest.approx(5 * topics.count("sports") / len(topics), abs=0.005)
-
-
-def test_multiple_choice_file_has_one_right_answer_per_question(small, tmp_path):
-    """The right choice answers the story's first question; no wrong choice does; questions about
-    a town or a person also offer the story's other town or person."""
-    from bertkit.data.multiple_choice import read_multiple_choice_file
-
-    paths = small.write(str(tmp_path))
-    examples = read_multiple_choice_file(paths["multiple-choice_train"])
-    assert len(examples) == len(small.train)
-    tricky = 0
-    for e, story in zip(examples, small.train):
-        question = story.questions[0]
-        answers = {a["text"] for a in question.answers}
-        assert e.context.endswith(question.question) and len(e.choices) == 4 == len(set(e.choices))
-        assert e.choices[e.label] == question.answers[0]["text"]
-        assert not answers & {c for i, c in enumerate(e.choices) if i != e.label}
-        if question.kind in ("home/value", "trip/value"):
-            assert set(W.story_entities(story, "LOC")) - answers <= set(e.choices)
-            tricky += 1
-        assert all(sentence.text in e.context for sentence in story.sentences if W._is_fact(sentence))
-    assert tricky > 5

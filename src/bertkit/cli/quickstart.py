@@ -15,7 +15,7 @@ def register(subparsers) -> None:
         "quickstart", help="the whole pipeline in minutes: vocab, pretrain, fine-tune, export, query",
         description="Generates a synthetic world of stories (nothing is downloaded), trains a WordPiece vocab, "
                     "pretrains a small BERT (MLM + NSP), fine-tunes it for classification, NER, QA, multi-label "
-                    "classification, regression and multiple choice, exports the six models as SavedModels and "
+                    "classification and regression, exports the five models as SavedModels and "
                     "answers one request with each. Writes "
                     "OUT/report: metrics.json, loss curves (PNG), index.html and commands.sh (every step as "
                     "a command). With --corpus (and task files) it runs on your data instead.")

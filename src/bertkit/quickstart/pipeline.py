@@ -1,7 +1,7 @@
 """The quickstart: the whole BERT pipeline, offline, in minutes, in one process.
 
-    world -> vocab -> pretrain (MLM + NSP) -> fine-tune classify / ner / qa / multilabel / regression /
-    multiple-choice -> export -> one request per task
+    world -> vocab -> pretrain (MLM + NSP) -> fine-tune classify / ner / qa / multilabel / regression
+    -> export -> one request per task
 
 Every step prints a progress bar (where it loops) and one line of result, and is one of the public
 commands, so `REPORT/commands.sh` reproduces the run step by step. The report folder holds
@@ -142,10 +142,8 @@ def _paths(options: QuickstartOptions) -> dict:
                  classify_dev=os.path.join(d, "classify_dev.tsv"),
                  ner_train=os.path.join(d, "ner_train.conll"), ner_dev=os.path.join(d, "ner_dev.conll"),
                  qa_train=os.path.join(d, "qa_train.json"), qa_dev=os.path.join(d, "qa_dev.json"),
-                 **{f"{task}_{split}": os.path.join(d, f"{stem}_{split}.{suffix}")
-                    for task, stem, suffix in (("multilabel", "multilabel", "tsv"), ("regression", "regression", "tsv"),
-                                               ("multiple-choice", "choice", "jsonl"))
-                    for split in ("train", "dev")})
+                 **{f"{task}_{split}": os.path.join(d, f"{task}_{split}.tsv")
+                    for task in ("multilabel", "regression") for split in ("train", "dev")})
     else:
         p.update(corpus=list(options.corpus), corpus_dev=list(options.corpus_dev or []))
         for task in TASK_NAMES:  # with your data: the tasks you give files for (REAL_DATA_TASKS)

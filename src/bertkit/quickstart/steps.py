@@ -50,7 +50,7 @@ def step_data(r: StepResult, options: QuickstartOptions, paths: dict, progress: 
     r.line = (f"{len(world.pretrain) + len(world.train):,} stories to pretrain on ({size / 1e6:.1f} MB); "
               f"{len(world.train)} train / {len(world.dev)} dev stories, "
               f"{n_sentences[0]:,} / {n_sentences[1]:,} NER sentences, {n_questions[0]:,} / {n_questions[1]:,} questions; "
-              f"multi-label, regression and multiple-choice examples from them")
+              f"multi-label and regression examples of their topic sentences")
     c = options.world
     r.commands = [command("python", "-m", "bertkit.quickstart.world", "--out", paths["data"], "--seed", c.seed,
                           "--pretrain-stories", c.pretrain_stories, "--train-stories", c.train_stories,
@@ -257,17 +257,13 @@ def example_requests(tasks: list[str], paths: dict, options: QuickstartOptions |
             requests[task] = {"inputs": {"text": first.text}, "expected": first.label.split(",")}
         elif task == "regression":
             requests[task] = {"inputs": {"text": first.text}, "expected": float(first.label)}
-        elif task == "multiple-choice":
-            requests[task] = {"inputs": {"question": first.context, "choices": list(first.choices)},
-                              "expected": first.choices[first.label]}
     return requests
 
 
 # The input kind `bertkit serve` takes for a serving_default's inputs, and the request item.
 _SERVED = {("text",): ("texts", lambda i: i["text"]),
            ("text", "text_pair"): ("pairs", lambda i: (i["text"], i["text_pair"])),
-           ("context", "question"): ("qa", lambda i: (i["question"], i["context"])),
-           ("choices", "question"): ("choices", lambda i: (i["question"], i["choices"]))}
+           ("context", "question"): ("qa", lambda i: (i["question"], i["context"]))}
 
 
 def answer(predictor, inputs: dict) -> dict:
@@ -313,13 +309,9 @@ def step_requests(r: StepResult, tasks: list[str], options: QuickstartOptions, p
         elif rec["task"] == "multilabel":
             lines.append(f"    multilabel {_short(rec['inputs']['text'])!r} -> {rec['answer']['labels']} "
                          f"(expected {rec['expected']})")
-        elif rec["task"] == "regression":
+        else:
             lines.append(f"    regression {_short(rec['inputs']['text'])!r} -> {rec['answer']['score']:.2f} "
                          f"(expected {rec['expected']})")
-        else:
-            question = rec["inputs"]["question"].rsplit(". ", 1)[-1]
-            lines.append(f"    multiple-choice {question!r} {rec['inputs']['choices']} -> {rec['answer']['choice']!r} "
-                         f"(expected {rec['expected']!r})")
     r.line = f"{len(records)} answered from {paths['export']}\n" + "\n".join(lines)
 
 

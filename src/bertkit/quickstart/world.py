@@ -12,9 +12,7 @@ Every story comes with everything the quickstart trains on:
     as `bertkit.data.ner.split_words` splits raw text (punctuation marks are words of their own);
   * questions with answer spans (QA, SQuAD v1.1): "Where does Anna live?", "Who works at Orion
     Labs?", "When did Boris go to Port Ellis?" - answerable from the story only, because every
-    story has two or three people whose towns, employers, trips and objects all differ;
-  * the same questions with four answers to choose from (multiple choice): the right one and three
-    others of its kind (towns, companies, objects, days or names), after the story's fact sentences.
+    story has two or three people whose towns, employers, trips and objects all differ.
 
 Two more tasks are built from the topic sentences alone, each split with its own random stream:
   * multi-label: 2-5 topic sentences of one to three topics -> the set of topics;
@@ -195,8 +193,7 @@ class WorldConfig:
     dev_stories: int = 250
     questions_per_story: int = 3  # QA questions kept per story (of the 10 each story allows)
     distractor_prob: float = 0.0  # a story gets one cue sentence of another topic
-    # multiple choice: the first kept question of each story; multi-label and regression: examples
-    # of topic sentences, this many per story of the split
+    # multi-label and regression examples (of topic sentences): this many per story of the split
     topic_examples_per_story: float = 1.0
 
 
@@ -215,8 +212,7 @@ class World:
             ("classify_dev", "classify_dev.tsv"), ("ner_train", "ner_train.conll"),
             ("ner_dev", "ner_dev.conll"), ("qa_train", "qa_train.json"), ("qa_dev", "qa_dev.json"),
             ("multilabel_train", "multilabel_train.tsv"), ("multilabel_dev", "multilabel_dev.tsv"),
-            ("regression_train", "regression_train.tsv"), ("regression_dev", "regression_dev.tsv"),
-            ("multiple-choice_train", "choice_train.jsonl"), ("multiple-choice_dev", "choice_dev.jsonl"))}
+            ("regression_train", "regression_train.tsv"), ("regression_dev", "regression_dev.tsv"))}
         _write(paths["corpus"], corpus_text(self.pretrain + self.train))
         _write(paths["corpus_dev"], corpus_text(self.dev))
         _write(paths["classify_train"], classify_tsv(self.train))
@@ -230,7 +226,6 @@ class World:
             n = round(len(stories) * c.topic_examples_per_story)
             _write(paths[f"multilabel_{split}"], topic_mixes(n, c.seed, split))
             _write(paths[f"regression_{split}"], topic_scores(n, c.seed, split))
-            _write(paths[f"multiple-choice_{split}"], choice_questions(stories, c.seed, split))
         return paths
 
 
@@ -463,66 +458,6 @@ def topic_scores(n: int, seed: int, split: str) -> str:
     return "".join(lines)
 
 
-# The answers a multiple-choice question's wrong choices are drawn from, by what it asks for, and
-# the entity type of the story's own names of that kind.
-CHOICE_POOLS = {"home/value": PLACES, "trip/value": PLACES, "work/value": ORGANISATIONS, "object/value": OBJECTS,
-                "trip/day": DAYS}
-CHOICE_TYPES = {"home/value": "LOC", "trip/value": "LOC", "work/value": "ORG", "object/value": "OBJ"}
-
-
-def _is_fact(sentence: Sentence) -> bool:
-    """A fact sentence names a town, company or object, or two people; a topic sentence one person."""
-    starts = [t for t in sentence.tags if t.startswith("B-")]
-    return len(starts) > 1 or any(t != "B-PER" for t in starts)
-
-
-def story_entities(story: Story, etype: str) -> list[str]:
-    """The texts of the story's entities of type `etype` (e.g. its two towns), in order."""
-    found = []
-    for sentence in story.sentences:
-        for i, (word, tag) in enumerate(zip(sentence.words, sentence.tags)):
-            if tag == f"B-{etype}":
-                found.append(word)
-            elif tag == f"I-{etype}" and i and found:
-                found[-1] += " " + word
-    return found
-
-
-def choice_questions(stories: list[Story], seed: int, split: str, choices: int = 4) -> str:
-    """Multiple-choice JSON Lines: per story its first question, `{"question": the story's fact
-    sentences (not its topic sentences, which answer nothing) + the question, "choices": [4 texts],
-    "label": index}`; the wrong choices are of the right answer's kind (towns,
-    companies, objects, days, people's names), one of them taken from the story where it has another
-    of that kind (the other town, the other person), none of them an answer to the question."""
-    rng = random.Random(f"bertkit-quickstart-{seed}-{split}-choice")
-    lines = []
-    for story in stories:
-        if not story.questions:
-            continue
-        q = story.questions[0]
-        right = q.answers[0]["text"]
-        if q.kind in CHOICE_POOLS:
-            pool = CHOICE_POOLS[q.kind]
-        elif " " in right:  # a person's full name
-            pool = tuple(f"{f} {s}" for f in FIRST_NAMES[:12] for s in SURNAMES[:6])
-        else:
-            pool = FIRST_NAMES
-        answers = {a["text"] for a in q.answers}
-        etype = "PER" if q.kind.endswith("/person") else CHOICE_TYPES.get(q.kind)
-        # a person's name in the form of the answer (full or first name)
-        inside = [e for e in story_entities(story, etype) if e not in answers
-                  and (etype != "PER" or (" " in e) == (" " in right))] if etype else []
-        wrong = inside[:1]
-        wrong += rng.sample([p for p in pool if p not in answers and p not in wrong], choices - 1 - len(wrong))
-        rng.shuffle(wrong)
-        label = rng.randrange(choices)
-        options = wrong[:label] + [right] + wrong[label:]
-        facts = " ".join(s.text for s in story.sentences if _is_fact(s))
-        lines.append(json.dumps({"question": f"{facts} {q.question}", "choices": options, "label": label},
-                                ensure_ascii=False) + "\n")
-    return "".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m bertkit.quickstart.world --out DIR`: writes the world's corpus and task files."""
     import argparse
@@ -530,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults = WorldConfig()
     p = argparse.ArgumentParser(prog="python -m bertkit.quickstart.world",
                                 description="Write the quickstart's synthetic world: corpus.txt, corpus_dev.txt, "
-                                            "classify_*.tsv, ner_*.conll, qa_*.json.")
+                                            "classify_*.tsv, ner_*.conll, qa_*.json, multilabel_*.tsv, "
+                                            "regression_*.tsv.")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--pretrain-stories", type=int, default=defaults.pretrain_stories)
