@@ -260,17 +260,15 @@ def example_requests(tasks: list[str], paths: dict, options: QuickstartOptions |
     return requests
 
 
-# The input kind `bertkit serve` takes for a serving_default's inputs, and the request item.
-_SERVED = {("text",): ("texts", lambda i: i["text"]),
-           ("text", "text_pair"): ("pairs", lambda i: (i["text"], i["text_pair"])),
-           ("context", "question"): ("qa", lambda i: (i["question"], i["context"]))}
-
-
 def answer(predictor, inputs: dict) -> dict:
     """The answer `bertkit serve` gives for one request (`inputs`: those of the export's
     serving_default) from a loaded export (`bertkit.export.runtime.Predictor`), as plain Python."""
-    kind, item = _SERVED[tuple(sorted(inputs))]
-    return predictor.run(kind, [item(inputs)])[0]
+    from ..export.runtime import INPUT_KINDS
+
+    # The serving input kind whose input names these are; its item is their values in that order.
+    kind, names = next((k, n) for k, n in INPUT_KINDS.items() if set(n) == set(inputs))
+    item = inputs[names[0]] if len(names) == 1 else tuple(inputs[name] for name in names)
+    return predictor.run(kind, [item])[0]
 
 
 def _short(text: str, n: int = 70) -> str:
