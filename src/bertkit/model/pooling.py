@@ -131,13 +131,10 @@ class SentenceEmbedder(keras.Model):
     def dense_layers(self) -> list[SentenceDense]:
         return [getattr(self, f"dense_{i}") for i in range(self.dense_count)]
 
-    def head(self, sequence_output, attention_mask):
-        """[B, S, H] token vectors -> [B, D] sentence vectors: pooling, Dense, normalisation."""
-        return sentence_vectors(sequence_output, attention_mask, self.pooling, self.dense_layers, self.normalize)
-
     def call(self, inputs, training=False):
         outputs = self.encoder(inputs, training=training)
-        return {"sentence_embedding": self.head(outputs["sequence_output"], inputs["attention_mask"])}
+        return {"sentence_embedding": sentence_vectors(outputs["sequence_output"], inputs["attention_mask"],
+                                                       self.pooling, self.dense_layers, self.normalize)}
 
 
 def sentence_vectors(sequence_output, attention_mask, pooling: str, dense_layers=(), normalize: bool = False):
