@@ -4,7 +4,9 @@ One training step = forward + backward + AdamW update on a batch of seq-128 sequ
 masked positions each, random ids, vocab 30522. Reports sequences/s and model FLOP utilisation
 (MFU) against this machine's matmul peak, measured here with TensorFlow (fp32 and bf16).
 
-  bertkit:   Trainer-equivalent update step (XLA, the whole update in one program), fp32 and bf16.
+  bertkit:   Trainer-equivalent update step (XLA, the whole update in one program), fp32 and bf16;
+             `bertkit-bf16-graph` / `bertkit-fp32-graph`: the same step in graph mode (`--no-xla`),
+             where TensorFlow's bf16 matmuls run on oneDNN (AMX where the CPU has it).
   hf-torch:  BertForPreTraining, fp32 eager, bf16 autocast, and torch.compile (its best mode counts).
   kerashub:  BertBackbone + MaskedLMHead + NSP dense, Keras fit-style train step, jit_compile.
 
@@ -59,7 +61,7 @@ def matmul_peak() -> dict:
     return out
 
 
-def bertkit_step(config, b: int, precision: str):
+def bertkit_step(config, b: int, precision: str, xla: bool = True):
     import keras
     import tensorflow as tf
 
@@ -76,7 +78,7 @@ def bertkit_step(config, b: int, precision: str):
     feats = {k: data[k] for k in ("input_ids", "token_type_ids", "attention_mask", "masked_lm_positions")}
     labels = {k: data[k] for k in ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")}
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=xla)
     def step():
         norms = {k: tf.cast(v, tf.float32) for k, v in loss_fn.normalizers(labels).items()}
         with tf.GradientTape() as tape:
@@ -167,7 +169,8 @@ def main() -> None:
         fns = {}
         for peer in args.peers.split(","):
             if peer.startswith("bertkit"):
-                fns[peer] = bertkit_step(config, b, "bf16" if peer.endswith("bf16") else "fp32")
+                fns[peer] = bertkit_step(config, b, "bf16" if "-bf16" in peer else "fp32",
+                                         xla=not peer.endswith("-graph"))
             elif peer.startswith("hf"):
                 fns[peer] = torch_step(config, b, peer.split("-")[1])
             else:
@@ -176,7 +179,7 @@ def main() -> None:
         seconds = interleaved(fns, args.steps, load=load)
         results = {}
         for peer, sec in seconds.items():
-            mfu = step_flops(config, b) / sec / peak["bfloat16" if peer.endswith("bf16") else "float32"]
+            mfu = step_flops(config, b) / sec / peak["bfloat16" if "bf16" in peer else "float32"]
             results[peer] = b / sec
             contended = load[peer]["contended_rounds"]
             print(f"{name:7} {peer:13} {b:5d} {b / sec:8.1f} {mfu:6.1%}"

@@ -20,7 +20,9 @@ FINETUNE_HELP = {
     "warmup_ratio": "share of the steps with a linear warmup",
     "weight_decay": "AdamW's decoupled weight decay (not LayerNorm weights or biases)",
     "accumulation_steps": "micro-batches per optimizer step",
-    "precision": "fp32, or bf16/fp16 mixed precision",
+    "precision": "auto: bf16 mixed precision on CPUs with AMX-BF16 units (faster there, same scores within "
+                 "the seed spread: docs/benchmarks.md), else fp32, or $BERTKIT_PRECISION where it says fp32/bf16; "
+                 "or force fp32, bf16, fp16",
     "xla": "compile the whole training step with XLA (default: on GPUs only)",
     "freeze_encoder": "train the head only",
     "freeze_layers": "freeze the embeddings and the lowest N layers",
@@ -64,7 +66,7 @@ def register(subparsers) -> None:
     p.add_argument("--dev", help="dev file: evaluated after every epoch; the best epoch is kept")
     p.add_argument("--out", required=True, help="output model directory")
     add_dataclass_flags(p, FinetuneOptions, FINETUNE_HELP, flags={"patience": "--early-stopping"},
-                        choices={"precision": ("fp32", "bf16", "fp16")})
+                        choices={"precision": ("auto", "fp32", "bf16", "fp16")})
     add_progress_flag(p)
     add_task_flags(p, all_tasks())
     p.set_defaults(func=run_finetune)

@@ -19,8 +19,9 @@ PRETRAIN_HELP = {
     "learning_rate": "peak learning rate of AdamW",
     "warmup_steps": "steps of linear warmup (default: 10%% of --steps)",
     "accumulation_steps": "micro-batches per optimizer step",
-    "precision": "fp32, or bf16/fp16 mixed precision",
-    "xla": "compile the training step with XLA",
+    "precision": "auto: bf16 mixed precision on CPUs with AMX-BF16 units, else fp32, or $BERTKIT_PRECISION "
+                 "where it says fp32/bf16; or force fp32, bf16, fp16",
+    "xla": "compile the training step with XLA (default: on GPUs, and for fp32 on CPUs)",
     "whole_word_mask": "mask all pieces of a word together",
     "dynamic_mask": "re-draw masks every epoch in tf.data",
     "dupe_factor": "static masking: copies with different masks (default 5)",
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--vocab", required=True, help="vocab.txt or a directory with one (e.g. from `bertkit vocab`)")
     p.add_argument("--out", required=True)
     add_dataclass_flags(p, PretrainOptions, PRETRAIN_HELP,
-                        choices={"precision": ("fp32", "bf16", "fp16"), "errors": ("strict", "replace"),
+                        choices={"precision": ("auto", "fp32", "bf16", "fp16"), "errors": ("strict", "replace"),
                                  "strategy": ("auto", "mirrored", "multiworker", "none")})
     deprecated_alias(p, "--seq-len", "--max-length", "max_length", type=int)
     add_model_flag(p, "start from this pretrained model (a fresh run; resuming --out beats it)", required=False)

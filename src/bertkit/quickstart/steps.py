@@ -106,7 +106,7 @@ def step_pretrain(r: StepResult, options: QuickstartOptions, paths: dict, progre
     popts = PretrainOptions(config=_config_arg(options, paths), max_length=options.max_length,
                             batch_size=options.pretrain_batch_size, steps=options.pretrain_steps,
                             learning_rate=options.pretrain_learning_rate, warmup_steps=warmup,
-                            dynamic_mask=True, seed=options.seed, xla=options.xla,
+                            dynamic_mask=True, seed=options.seed, precision="fp32", xla=options.xla,
                             checkpoint_every=options.pretrain_steps, keep_checkpoints=1, progress=progress)
     last = pretrain(paths["corpus"], paths["vocab"], paths["pretrain"], popts)
     with open(os.path.join(paths["pretrain"], "history.json")) as f:
@@ -167,8 +167,9 @@ def step_finetune(r: StepResult, task: str, options: QuickstartOptions, paths: d
 
     s = options.tasks[task]
     flags = _task_flags(task, s)
+    # fp32 on every machine, as pretraining: the report's scores do not depend on the CPU's units.
     fopts = FinetuneOptions(epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
-                            xla=options.xla, progress=progress)
+                            precision="fp32", xla=options.xla, progress=progress)
     dev = paths[f"{task}_dev"]
     metrics = finetune(TASKS[task](**flags), paths["pretrain"], paths[f"{task}_train"], paths[task],
                        dev_file=dev, options=fopts)

@@ -19,7 +19,7 @@ from ..data.common import make_dataset
 from ..hub import resolve_model_path
 from ..pretrained import load_model, override_config, read_config, save_model
 from ..tokenizer import load_tokenizer
-from ..training.optimizer import OptimizerConfig, set_precision
+from ..training.optimizer import OptimizerConfig, precision_policy, resolve_training_precision
 from ..training.trainer import TrainConfig, Trainer
 from .inference import run_model
 from .options import FinetuneOptions
@@ -99,7 +99,10 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
     steps = options.max_steps or max(1, math.ceil(options.epochs * steps_per_epoch))
     log.info("%s: %d training features, %d steps (%d per epoch)", task.name, n, steps, steps_per_epoch)
 
-    set_precision(options.precision)
+    precision = resolve_training_precision(options.precision)
+    if precision != options.precision:
+        log.info("precision %s: %s on this machine", options.precision, precision)
+    options = dataclasses.replace(options, precision=precision)
     if options.xla is None:
         options = dataclasses.replace(options, xla=bool(tf.config.list_physical_devices("GPU")))
     dataset = make_dataset(train_features, step_batch, label_keys=task.label_keys, shuffle=True,
@@ -118,14 +121,17 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
         freeze(model, options)
         return model
 
-    trainer = Trainer(
-        build, task.build_loss(), out_dir,
-        TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
-                    xla=options.xla, checkpoint_every=steps_per_epoch,
-                    log_every=min(50, steps_per_epoch),
-                    seed=options.seed, progress=options.progress),
-        OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
-                        total_steps=steps, weight_decay=options.weight_decay))
+    # The trained model's layers take the precision; the best epoch, reloaded below for the final
+    # scores and tuning, runs in fp32 as `bertkit evaluate` does.
+    with precision_policy(precision):
+        trainer = Trainer(
+            build, task.build_loss(), out_dir,
+            TrainConfig(steps=steps, accumulation_steps=options.accumulation_steps, precision=precision,
+                        xla=options.xla, checkpoint_every=steps_per_epoch,
+                        log_every=min(50, steps_per_epoch),
+                        seed=options.seed, progress=options.progress),
+            OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=int(options.warmup_ratio * steps),
+                            total_steps=steps, weight_decay=options.weight_decay))
     extra = {"bertkit_task_options": saved_options(task)}
     timing = {"since": time.perf_counter(), "first": None}
 

@@ -17,7 +17,9 @@ class FinetuneOptions:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     accumulation_steps: int = 1
-    precision: str = "fp32"
+    # "auto": bf16 on CPUs with AMX-BF16 units, else fp32 (bertkit.cpu.auto_training_precision);
+    # "fp32", "bf16" (Keras mixed_bfloat16) or "fp16" (mixed_float16 with loss scaling) force one.
+    precision: str = "auto"
     # XLA-compile the training step. None: on GPUs yes; on CPUs no, since fine-tuning batches vary
     # in width and XLA:CPU compiles each width anew (15-18 s for MiniLM) while graph mode runs any
     # width at the same speed per token. docs/benchmarks.md, "Where the epoch's time goes".
@@ -54,8 +56,11 @@ class PretrainOptions:
     learning_rate: float = 1e-4
     warmup_steps: int | None = None  # default: 10% of steps
     accumulation_steps: int = 1
-    precision: str = "fp32"
-    xla: bool = True
+    # "auto": bf16 on CPUs with AMX-BF16 units, else fp32 (bertkit.cpu.auto_training_precision).
+    precision: str = "auto"
+    # XLA-compile the whole step. None: yes on GPUs and for fp32; no for bf16/fp16 on CPUs, where
+    # graph mode reaches oneDNN's bf16 (AMX) matmuls and XLA:CPU's are no faster than fp32.
+    xla: bool | None = None
     whole_word_mask: bool = False
     dynamic_mask: bool = False
     dupe_factor: int | None = None

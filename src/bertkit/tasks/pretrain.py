@@ -13,6 +13,8 @@ import json
 import logging
 import os
 
+import tensorflow as tf
+
 from ..config import BertConfig, resolve_config
 from ..data.corpus import check_corpus
 from ..data.pretraining import PretrainingDataConfig
@@ -22,7 +24,7 @@ from .options import PretrainOptions
 from ..pretrained import load_model, save_model
 from ..tokenizer import load_tokenizer
 from ..training.losses import PretrainingLoss
-from ..training.optimizer import OptimizerConfig, set_precision
+from ..training.optimizer import OptimizerConfig, precision_policy, resolve_training_precision
 from ..training.trainer import TrainConfig, Trainer, select_strategy
 
 log = logging.getLogger("bertkit")
@@ -68,6 +70,20 @@ def prepare_data(corpus: list[str], tokenizer, data_dir: str, options: PretrainO
                                   fmt=options.input_format, errors=options.errors, progress=options.progress)
 
 
+def _resolve_speed_options(options: PretrainOptions) -> PretrainOptions:
+    """Resolve precision "auto" and xla None for this machine. XLA compiles the whole step where it
+    is fastest: on GPUs, and for fp32 on CPUs; XLA:CPU runs bf16 matmuls no faster than fp32 ones,
+    while graph mode sends them to oneDNN, which uses AMX units (a BERT-base step on an Intel Xeon
+    with AMX: 3.5 sequences/s in bf16 graph mode, 1.9 with fp32 XLA; docs/benchmarks.md)."""
+    precision = resolve_training_precision(options.precision)
+    xla = options.xla
+    if xla is None:
+        xla = bool(tf.config.list_physical_devices("GPU")) or precision == "fp32"
+    if (precision, xla) != (options.precision, options.xla):
+        log.info("precision %s, %s on this machine", precision, "XLA" if xla else "graph mode")
+    return dataclasses.replace(options, precision=precision, xla=xla)
+
+
 def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: PretrainOptions | None = None,
              data_dir: str | None = None) -> dict:
     """Pretrains a BERT with MLM + NSP; writes the model (with heads) to out_dir. Returns the last record.
@@ -92,7 +108,7 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
     if meta["vocab_size"] != config.vocab_size:
         raise ValueError(f"pretraining data vocab ({meta['vocab_size']}) != config vocab_size ({config.vocab_size})")
 
-    set_precision(options.precision)
+    options = _resolve_speed_options(options)
     step_batch = options.batch_size * options.accumulation_steps
     dataset = load_pretraining_dataset(data_dir, step_batch, seed=options.seed, repeat=True)
     warmup = options.warmup_steps if options.warmup_steps is not None else options.steps // 10
@@ -107,14 +123,15 @@ def pretrain(corpus: list[str] | None, vocab: str, out_dir: str, options: Pretra
 
         return build_task_model("pretraining", config)
 
-    trainer = Trainer(
-        build, PretrainingLoss(), out_dir,
-        TrainConfig(steps=options.steps, accumulation_steps=options.accumulation_steps, precision=options.precision,
-                    xla=options.xla, checkpoint_every=options.checkpoint_every,
-                    keep_checkpoints=options.keep_checkpoints, log_every=max(1, min(50, options.steps // 20)),
-                    seed=options.seed, progress=options.progress),
-        OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=warmup, total_steps=options.steps),
-        strategy=strategy)
+    with precision_policy(options.precision):  # the model's layers take it when they are built
+        trainer = Trainer(
+            build, PretrainingLoss(), out_dir,
+            TrainConfig(steps=options.steps, accumulation_steps=options.accumulation_steps,
+                        precision=options.precision, xla=options.xla, checkpoint_every=options.checkpoint_every,
+                        keep_checkpoints=options.keep_checkpoints, log_every=max(1, min(50, options.steps // 20)),
+                        seed=options.seed, progress=options.progress),
+            OptimizerConfig(learning_rate=options.learning_rate, warmup_steps=warmup, total_steps=options.steps),
+            strategy=strategy)
     history = trainer.fit(dataset)
     if trainer.resumed_from is not None:
         print(f"resumed from checkpoint at step {trainer.resumed_from}"

@@ -3,6 +3,7 @@ linear warmup then linear decay to zero."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -140,8 +141,36 @@ def create_optimizer(cfg: OptimizerConfig, precision: str = "fp32", clip_in_opti
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
+def resolve_training_precision(precision: str) -> str:
+    """The precision a training run uses: `precision` itself (checked), or for "auto" fp32 on a
+    GPU and otherwise the CPU's choice (`bertkit.cpu.auto_training_precision`: bf16 where it has
+    AMX-BF16 units, else fp32, or $BERTKIT_PRECISION).
+
+    Raises ValueError for a name that is not "auto" or one of PRECISIONS."""
+    if precision == "auto":
+        from ..cpu import auto_training_precision
+
+        return "fp32" if tf.config.list_physical_devices("GPU") else auto_training_precision()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
 def set_precision(precision: str) -> None:
     """Sets the global Keras dtype policy; call before building the model."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Keras' global dtype policy set to `precision` ("fp32", "bf16", "fp16") inside the block and
+    restored after it: layers take the policy when they are built, so build the model inside; a
+    model built later (the best checkpoint reloaded for scoring) runs in the caller's policy."""
+    previous = keras.mixed_precision.global_policy()
+    set_precision(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
