@@ -13,6 +13,7 @@ for QA), its 1/(1-p) scaling and its gradient: what is left to differ is only th
 
 import json
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -211,21 +212,21 @@ def test_class_weights_match_torch_weighted_cross_entropy(tiny_dir, data, tmp_pa
 
 
 @pytest.mark.parametrize("task_name", ["classify", "ner"])
-def test_bf16_finetune_follows_transformers_autocast(task_name, tiny_dir, data, tmp_path):
+def test_bf16_finetune_follows_transformers_autocast(task_name, minilm_path, data, tmp_path):
     """`--precision bf16` (Keras mixed_bfloat16: bf16 matmuls, fp32 weights, optimizer and residual
-    stream) against HF under `torch.autocast(bfloat16)` on the same batches. bf16 keeps 8 bits of
-    mantissa and Adam turns the rounding of small gradients into whole steps, so after 6 steps of a
-    tiny model even HF's own bf16 and fp32 weights part by 1-15% of their update, by an amount that
-    changes with the draw of the tiny model; what is stable, and stated here: bertkit's bf16 update
-    points where HF's does (cosine > 0.95 over all weights; measured 0.990-0.99998), Keras' global
-    policy is float32 again afterwards and the saved weights are float32. The forward pass's bf16 tolerance is pinned on the real MiniLM
-    (tests/model/test_bf16.py); the scores of bf16 fine-tuning on real data are in
-    docs/benchmarks.md."""
+    stream) against HF under `torch.autocast(bfloat16)`, 6 steps on the same real batches from the
+    real MiniLM. bf16 keeps 8 bits of mantissa, so weights cannot agree to fp32's 2e-5. The stated
+    tolerance, over all weights: bertkit's distance from HF's bf16 weights is under 20% of HF's own
+    update and the two updates point the same way (cosine > 0.98); measured here 4.6% / 0.9989
+    (classify) and 2.4% / 0.9997 (NER). (On a random tiny model bf16's rounding under Adam makes
+    even HF's bf16 and fp32 runs part by up to 15% of the update, varying with the draw, so the
+    pretrained model is the one to compare on.) Keras' global policy is float32 again afterwards
+    and the saved weights are float32."""
     task = make_task(task_name)
     examples = task.read(str(data / FILES[task_name]), train=True)
     labels = task.labels_from(examples)
     init = tmp_path / "init"
-    reference = hf_init_dir(task_name, labels, tiny_dir, init)
+    reference = hf_init_dir(task_name, labels, Path(minilm_path), init)
     features = task.featurize(examples, load_tokenizer(str(init)), labels)
     dataset = make_dataset(features, BATCH, label_keys=task.label_keys, shuffle=True, seed=0, bucket=True,
                            drop_remainder=True, pad_multiple=PAD_MULTIPLE)
@@ -239,11 +240,13 @@ def test_bf16_finetune_follows_transformers_autocast(task_name, tiny_dir, data, 
     assert keras.mixed_precision.global_policy().name == "float32"
     cls = getattr(transformers, HF_CLASSES[task_name])
     ours, start = cls.from_pretrained(str(out)).state_dict(), cls.from_pretrained(str(init)).state_dict()
-    square = {"update": 0.0, "our_update": 0.0, "dot": 0.0}
+    square = {"off": 0.0, "update": 0.0, "our_update": 0.0, "dot": 0.0}
     for name, expected in reference.state_dict().items():
         got, want, before = ours[name].numpy(), expected.detach().numpy(), start[name].numpy()
         assert got.dtype == np.float32, name
+        square["off"] += float(np.sum((got - want) ** 2))
         square["update"] += float(np.sum((want - before) ** 2))
         square["our_update"] += float(np.sum((got - before) ** 2))
         square["dot"] += float(np.sum((got - before) * (want - before)))
-    assert square["dot"] / (square["update"] * square["our_update"]) ** 0.5 > 0.95
+    assert (square["off"] / square["update"]) ** 0.5 < 0.2, square
+    assert square["dot"] / (square["update"] * square["our_update"]) ** 0.5 > 0.98, square
