@@ -76,9 +76,11 @@ def auto_training_precision() -> str:
     $BERTKIT_PRECISION where it names a training precision ("fp32", "bf16"; not "int8", which is
     for inference), else "bf16" where the CPU has AMX-BF16 units, else "fp32".
     Measured on 2 cores (docs/benchmarks.md, "Training precision"): on an Intel Xeon with AMX, bf16
-    fine-tuning epochs ran faster than fp32 ones with scores inside fp32's seed spread; on CPUs with
-    AVX-512 bf16 instructions but no AMX (AMD Zen 4, Zen 5) bf16 training was not measured faster,
-    so auto keeps fp32 there. GPUs are not covered by this rule: the caller keeps fp32 on them."""
+    fine-tuning epochs ran 1.3x faster than fp32 ones with scores inside HF's fp32 seed range; on
+    CPUs with AVX-512 bf16 instructions but no AMX (AMD Zen 4, Zen 5) bf16 training was not measured
+    faster, so auto keeps fp32 there. GPUs are not covered by this rule: the caller keeps fp32 on them.
+
+    Raises ValueError if $BERTKIT_PRECISION says something no command takes (`env_precision`)."""
     chosen = env_precision()
     if chosen in TRAINING_PRECISIONS:
         return chosen
