@@ -20,9 +20,9 @@ FINETUNE_HELP = {
     "warmup_ratio": "share of the steps with a linear warmup",
     "weight_decay": "AdamW's decoupled weight decay (not LayerNorm weights or biases)",
     "accumulation_steps": "micro-batches per optimizer step",
-    "precision": "auto: bf16 mixed precision on CPUs with AMX-BF16 units (faster there, same scores within "
-                 "the seed spread: docs/benchmarks.md), else fp32, or $BERTKIT_PRECISION where it says fp32/bf16; "
-                 "or force fp32, bf16, fp16",
+    "precision": "auto: bf16 mixed precision on CPUs with AMX-BF16 units (1.3x faster there, scores inside "
+                 "fp32's seed range: docs/benchmarks.md), else fp32, or $BERTKIT_PRECISION where it says "
+                 "fp32/bf16; or force fp32, bf16, fp16",
     "xla": "compile the whole training step with XLA (default: on GPUs only)",
     "freeze_encoder": "train the head only",
     "freeze_layers": "freeze the embeddings and the lowest N layers",
