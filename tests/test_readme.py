@@ -1,7 +1,7 @@
 """Every code block in the README runs: the Python blocks are executed in order, in one fresh
 process, as a user would run them (the Hub name they use is served by a stand-in Hub on 127.0.0.1
 holding the real MiniLM; `train.tsv`/`dev.tsv` are real SST-2 rows); every `bertkit ...` command
-line in the shell blocks must parse with the real CLI parser."""
+line in the shell blocks of the README and of docs/*.md must parse with the real CLI parser."""
 
 import os
 import re
@@ -14,11 +14,12 @@ import pytest
 
 from tests.hub_server import HubServer, Repo
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
-def blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+def blocks(lang: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
 @pytest.mark.slow
@@ -46,20 +47,43 @@ def test_python_blocks_run(tmp_path, minilm_path, shared_data):
     assert "accuracy" in printed[-1]
 
 
-def command_lines() -> list[str]:
-    lines = []
-    for block in blocks("bash"):
-        joined = block.replace("\\\n", " ")
-        for line in joined.splitlines():
-            line = re.sub(r"#.*$", "", line).strip()
-            if "bertkit " in line:
-                lines.append(line[line.index("bertkit "):])
-    return lines
+def command_lines(text: str = README) -> list[list[str]]:
+    """The `bertkit ...` commands of the text's bash blocks, as argument lists: continuation lines
+    joined, comments dropped (quotes respected), the command cut at a pipe or redirection."""
+    commands = []
+    for block in blocks("bash", text):
+        for line in block.replace("\\\n", " ").splitlines():
+            if "bertkit " not in line:
+                continue
+            words = shlex.split(line, comments=True)
+            if "bertkit" not in words[:-1]:
+                continue
+            words = words[words.index("bertkit"):]
+            end = next((i for i, w in enumerate(words) if w in {"|", ">", "2>", "&&", ";"} or w.startswith(">")),
+                       len(words))
+            commands.append(words[:end])
+    return commands
 
 
-@pytest.mark.parametrize("line", command_lines())
-def test_cli_lines_parse(line):
+DOC_COMMANDS = [(path.name, words) for path in sorted((ROOT / "docs").glob("*.md"))
+                for words in command_lines(path.read_text())]
+
+
+@pytest.mark.parametrize("words", command_lines(), ids=lambda w: " ".join(w[:3]))
+def test_cli_lines_parse(words):
     from bertkit.cli import build_parser
 
-    args = build_parser().parse_args(shlex.split(line)[1:])
+    args = build_parser().parse_args(words[1:])
     assert args.func is not None
+
+
+@pytest.mark.parametrize("doc,words", DOC_COMMANDS, ids=[f"{d}:{' '.join(w[:3])}" for d, w in DOC_COMMANDS])
+def test_docs_cli_lines_parse(doc, words):
+    from bertkit.cli import build_parser
+
+    args = build_parser().parse_args(words[1:])
+    assert args.func is not None
+
+
+def test_docs_have_commands():
+    assert len(DOC_COMMANDS) >= 30, DOC_COMMANDS  # the docs' command blocks were found
