@@ -395,7 +395,7 @@ def squad_v2_scores(examples, spans, diffs):
     for q in sorted(diffs, key=lambda k: diffs[k]):
         score += f1[q] if has_ans[q] else (-1 if spans[q] else 0)
         if score > best:
-            best, thresh = score, diffs[q]
+            best, thresh = score, float(diffs[q])  # numpy float32 is not JSON
     final = {q: spans[q] if diffs[q] <= thresh else "" for q in golds}
     exact = {q: max(float(normalize_answer(g) == normalize_answer(final[q])) for g in golds[q]) for q in golds}
     f1 = {q: max(v2_compute_f1(g, final[q]) for g in golds[q]) for q in golds}
