@@ -67,18 +67,11 @@ def command_lines(text: str = README) -> list[list[str]]:
 
 DOC_COMMANDS = [(path.name, words) for path in sorted((ROOT / "docs").glob("*.md"))
                 for words in command_lines(path.read_text())]
+COMMANDS = [("README.md", words) for words in command_lines()] + DOC_COMMANDS
 
 
-@pytest.mark.parametrize("words", command_lines(), ids=lambda w: " ".join(w[:3]))
-def test_cli_lines_parse(words):
-    from bertkit.cli import build_parser
-
-    args = build_parser().parse_args(words[1:])
-    assert args.func is not None
-
-
-@pytest.mark.parametrize("doc,words", DOC_COMMANDS, ids=[f"{d}:{' '.join(w[:3])}" for d, w in DOC_COMMANDS])
-def test_docs_cli_lines_parse(doc, words):
+@pytest.mark.parametrize("doc,words", COMMANDS, ids=[f"{d}:{' '.join(w[:3])}" for d, w in COMMANDS])
+def test_cli_lines_parse(doc, words):
     from bertkit.cli import build_parser
 
     args = build_parser().parse_args(words[1:])
