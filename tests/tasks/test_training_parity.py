@@ -82,7 +82,9 @@ def hf_init_dir(task_name, labels, tiny_dir, out, dropout=0.0):
     return model
 
 
-def hf_train(model, batches, loss_fn=None, autocast=False):
+def hf_train(model, batches, loss_fn=None, autocast=False, grad_norms=None):
+    """Trains `model` on `batches` as HF's Trainer does; appends each step's gradient norm before
+    clipping (what clip_grad_norm_ returns) to `grad_norms` when given."""
     no_decay = ("bias", "LayerNorm.weight")
     params = list(model.named_parameters())
     groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": 0.01},
@@ -97,7 +99,9 @@ def hf_train(model, batches, loss_fn=None, autocast=False):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):  # PyTorch's bf16 mixed precision
             loss = loss_fn(model, feed) if loss_fn else model(**feed).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if grad_norms is not None:
+            grad_norms.append(float(norm))
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -143,7 +147,8 @@ def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, t
                            drop_remainder=True, pad_multiple=PAD_MULTIPLE)
     batches = list(dataset.take(STEPS).as_numpy_iterator())
     assert len(batches) == STEPS, "the fixture must hold at least STEPS batches per epoch"
-    hf_train(reference, batches)
+    hf_norms = []
+    hf_train(reference, batches, grad_norms=hf_norms)
 
     out = tmp_path / "out"
     tf.config.run_functions_eagerly(bool(dropout))
@@ -174,7 +179,14 @@ def test_finetune_steps_match_transformers(task_name, dropout, tiny_dir, data, t
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=0, err_msg=name)
         moved = max(moved, float(np.abs(want - before).max()))
     assert moved > 1e-3  # the weights really moved: the comparison is not of two untouched models
-    assert json.loads((out / "history.json").read_text())
+    # The logged grad_norm: the mean over each logging window of the norm before clipping.
+    records = [r for r in json.loads((out / "history.json").read_text()) if "grad_norm" in r]
+    assert records and records[-1]["step"] == STEPS
+    start_step = 0
+    for record in records:
+        window = hf_norms[start_step: record["step"]]
+        np.testing.assert_allclose(record["grad_norm"], np.mean(window), rtol=1e-4, err_msg=str(record))
+        start_step = record["step"]
 
 
 def test_class_weights_match_torch_weighted_cross_entropy(tiny_dir, data, tmp_path):

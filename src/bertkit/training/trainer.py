@@ -162,26 +162,35 @@ class Trainer:
             for name, (num, den) in metrics.items():
                 pn, pd = total_metrics.get(name, (0.0, 0.0))
                 total_metrics[name] = (pn + num, pd + den)
-        self._apply(total_grads)
+        norm = self._apply(total_grads)
+        if norm is not None:  # logged as HF's Trainer logs it: the global norm before clipping
+            total_metrics["grad_norm"] = (norm, tf.constant(1.0))
         return total_loss, total_metrics
 
     def _apply(self, grads):
-        """Clipping and the optimizer update."""
-        self.optimizer.apply(self._clip(grads, tf.distribute.get_replica_context()), self.model.trainable_variables)
+        """Clipping and the optimizer update; returns the gradient's global norm before clipping
+        (None when clip_norm is off)."""
+        grads, norm = self._clip(grads, tf.distribute.get_replica_context())
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        return norm
 
     def _clip(self, grads, ctx):
-        """Global-norm clipping of the GLOBAL gradient. Keras clips before its cross-replica sum,
-        i.e. each replica's partial gradient, which would make N devices train differently from
-        one; so the sum is taken here, clipped, and divided by N (Keras sums it again)."""
+        """Global-norm clipping of the GLOBAL gradient; returns (grads, norm before clipping).
+        Keras clips before its cross-replica sum, i.e. each replica's partial gradient, which would
+        make N devices train differently from one; so the sum is taken here, clipped, and divided
+        by N (Keras sums it again)."""
         clip = self.clip_norm
         n = ctx.num_replicas_in_sync
         if n > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        norm = None
         if clip:
+            loss_scale = 1.0
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):  # fp16: still loss-scaled
-                clip = clip * tf.cast(self.optimizer.dynamic_scale, tf.float32)
-            grads, _ = tf.clip_by_global_norm(grads, clip)
-        return [g / n for g in grads] if n > 1 else grads
+                loss_scale = tf.cast(self.optimizer.dynamic_scale, tf.float32)
+            grads, norm = tf.clip_by_global_norm(grads, clip * loss_scale)
+            norm = norm / loss_scale
+        return ([g / n for g in grads] if n > 1 else grads), norm
 
     def _build_step(self, iterator):
         # No AutoGraph: the step has no tensor-dependent Python control flow, and converting the
