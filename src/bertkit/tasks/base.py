@@ -121,8 +121,8 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
         freeze(model, options)
         return model
 
-    # The trained model's layers take the precision; the best epoch, reloaded below for the final
-    # scores and tuning, runs in fp32 as `bertkit evaluate` does.
+    # The trained model's layers take the precision; the final scores and tuning are those of the
+    # best epoch in fp32, as `bertkit evaluate` scores the saved model (see the end).
     with precision_policy(precision):
         trainer = Trainer(
             build, task.build_loss(), out_dir,
@@ -134,6 +134,9 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
                             total_steps=steps, weight_decay=options.weight_decay))
     extra = {"bertkit_task_options": saved_options(task)}
     timing = {"since": time.perf_counter(), "first": None}
+    # The dev outputs of the best epoch, kept when they are what the saved model gives in fp32
+    # (an fp32 run), so the final scores need no second pass over the dev set.
+    best_outputs = {}
 
     def on_step(step, trainer):
         if timing["first"] is None:  # the step before the first one this process trains
@@ -149,8 +152,8 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
             record["epoch_seconds"] = round(seconds * steps_per_epoch / (step - timing["first"]), 2)
         timing["first"] = step
         if dev_features:
-            metrics = task.score(dev_examples, dev_features,
-                                 run_model(trainer.model, dev_features, task.per_token), labels)
+            outputs = run_model(trainer.model, dev_features, task.per_token)
+            metrics = task.score(dev_examples, dev_features, outputs, labels)
             record.update({f"eval_{k}": v for k, v in metrics.items()})
             log.info("step %d: %s s per epoch of training; dev %s", step, record.get("epoch_seconds", "?"), metrics)
         # In memory only until the Trainer next writes history.json: a kill before then, even
@@ -161,6 +164,9 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
         epochs_without_gain = _epochs_since_best(trainer.history, metric)
         if dev_features and epochs_without_gain == 0:  # this epoch is the best so far
             save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
+            best_outputs.clear()
+            if precision == "fp32":
+                best_outputs["dev"] = outputs
         timing["since"] = time.perf_counter()
         return options.patience is not None and epochs_without_gain >= options.patience
 
@@ -168,13 +174,19 @@ def finetune(task: Task, model: str | None = None, train_file: str | None = None
     if not dev_features:
         save_model(trainer.model, out_dir, tokenizer=tokenizer, labels=labels, extra_config=extra)
         return {}
-    best = load_model(out_dir)
-    outputs = run_model(best, dev_features, task.per_token)
+    # Final scores and tuning come from the saved best model in fp32, as `bertkit evaluate` scores
+    # it: an fp32 run kept that epoch's outputs; a bf16 run (or a resumed one whose best epoch
+    # was evaluated by an earlier process) scores the reloaded model once more.
+    if "dev" in best_outputs:
+        best, outputs = None, best_outputs["dev"]
+    else:
+        best = load_model(out_dir)
+        outputs = run_model(best, dev_features, task.per_token)
     tuned = task.calibrate(dev_examples, dev_features, outputs, labels)
     if tuned:  # e.g. decision thresholds: saved with the best model, used by evaluate/predict/export
         task.options.update(tuned)
         log.info("tuned on the dev set: %s", tuned)
-        save_model(best, out_dir, tokenizer=tokenizer, labels=labels,
+        save_model(best or load_model(out_dir), out_dir, tokenizer=tokenizer, labels=labels,
                    extra_config={"bertkit_task_options": saved_options(task)})
     return task.score(dev_examples, dev_features, outputs, labels)
 
