@@ -55,6 +55,7 @@ def test_fp32_run_scores_the_best_epochs_own_dev_pass(run, tmp_path, data):
     assert not np.allclose(passes[1]["logits"], passes[0]["logits"], atol=1e-4)  # epoch 2 did differ
     assert metrics == evaluate(str(out), str(data / "dev.tsv"), TASKS, runtime="tensorflow", precision="fp32")
 
+
 def test_bf16_run_rescores_the_saved_model_in_fp32(run, tmp_path, data):
     out = tmp_path / "bf16"
     metrics, passes, scored = run(out, [], epochs=1, precision="bf16")

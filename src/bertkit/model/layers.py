@@ -14,6 +14,8 @@ Numerics chosen on purpose (so parity gaps are explainable):
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -43,6 +45,7 @@ def fusable_dense_gelu(x, kernel, bias):
     return ((tf.math.erf(y * 0.7071067811865476) + 1.0) * 0.5) * y
 
 
+@functools.cache
 def onednn_enabled() -> bool:
     """Whether TensorFlow runs its oneDNN graph rewrites (x86 Linux builds, unless
     TF_ENABLE_ONEDNN_OPTS=0): without them `fusable_dense_gelu` would run its GELU op by op in bf16."""
