@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from bertkit import load_tokenizer
 from bertkit.data.common import make_dataset
+from bertkit.model import layers
 from bertkit.tasks import TASKS, FinetuneOptions, finetune
 
 torch = pytest.importorskip("torch")
@@ -124,7 +125,7 @@ def share_dropout_masks(monkeypatch):
         return inputs * tf.constant(keras_masks(inputs.shape, self.rate), inputs.dtype)
 
     monkeypatch.setattr(torch.nn.functional, "dropout", torch_dropout)
-    monkeypatch.setattr(keras.layers.Dropout, "call", keras_dropout_call)
+    monkeypatch.setattr(layers.Dropout, "call", keras_dropout_call)  # every dropout bertkit builds
     return torch_masks, keras_masks
 
 

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from ..config import BertConfig
-from .layers import dense, get_activation, layer_norm, task_head_initializer
+from .layers import Dropout, dense, get_activation, layer_norm, task_head_initializer
 
 
 def gather_positions(sequence, positions):
@@ -61,7 +61,7 @@ class ClassifierHead(keras.layers.Layer):
         self.config = config
         self.num_outputs = num_outputs
         rate = config.hidden_dropout_prob if dropout is None else dropout
-        self.dropout = keras.layers.Dropout(rate)
+        self.dropout = Dropout(rate)
         self.dense = dense(num_outputs, config, "dense",
                            kernel_initializer=task_head_initializer(config) if task_head else None)
 

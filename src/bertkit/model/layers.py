@@ -108,6 +108,39 @@ class Dense(keras.layers.Dense):
         return x if self.activation is None else self.activation(x)
 
 
+KEEP_BITS = 16  # random bits drawn per element by Dropout
+
+
+def dropout_mask(shape, rate: float, seed, dtype) -> tf.Tensor:
+    """Inverted-dropout multiplier of `shape` (int32 [rank]): 0 with probability p, else 1 / (1 - p), in `dtype`.
+
+    Each element compares 16 random bits (half of a 32-bit Philox word) with round(rate * 2^16),
+    so p = round(rate * 65536) / 65536 (0.1 -> 0.1000061) and the kept values are scaled by exactly
+    1 / (1 - p): the expected output equals the input. Keras' dropout draws a whole random float per
+    element, twice the random numbers, and in bfloat16 compares 8-bit-mantissa uniforms with the
+    rate: at rate 0.1 it keeps 89.83% of the elements while scaling for 90%. seed: int32/int64 [2]."""
+    threshold = round(rate * 2 ** KEEP_BITS)
+    n = tf.reduce_prod(shape)
+    words = tf.random.stateless_uniform([(n + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32)
+    bits = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:n]
+    keep = tf.reshape(bits >= threshold, shape)
+    scale = 2 ** KEEP_BITS / (2 ** KEEP_BITS - threshold)
+    return tf.where(keep, tf.constant(scale, dtype), tf.zeros((), dtype))
+
+
+@keras.saving.register_keras_serializable(package="bertkit")
+class Dropout(keras.layers.Dropout):
+    """keras.layers.Dropout (same config, seed generator and checkpointed state) whose mask is
+    `dropout_mask`: half the random numbers of Keras' dropout and one select instead of a compare,
+    a multiply and a select; [4,096, 384] forward + backward on 2 cores: 0.9 against 1.9 ms CPU in
+    bf16, 1.2 against 1.7 ms in float32 (docs/benchmarks.md). A noise_shape uses Keras' dropout."""
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0 or self.noise_shape is not None:
+            return super().call(inputs, training=training)
+        return inputs * dropout_mask(tf.shape(inputs), self.rate, self.seed_generator.next(), inputs.dtype)
+
+
 def dense(units: int, config: BertConfig, name: str, kernel_initializer=None) -> Dense:
     return Dense(units, kernel_initializer=kernel_initializer or initializer(config), name=name)
 
@@ -137,7 +170,7 @@ class BertEmbeddings(keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.layer_norm = layer_norm(config, "LayerNorm")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape=None):
         c = self.config
@@ -181,8 +214,8 @@ class BertSelfAttention(keras.layers.Layer):
         self.value = dense(h, config, "value")
         self.output_dense = dense(h, config, "output_dense")
         self.layer_norm = layer_norm(config, "LayerNorm")
-        self.attention_dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
-        self.output_dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.attention_dropout = Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape):
         h = self.config.hidden_size
@@ -221,7 +254,7 @@ class BertFeedForward(keras.layers.Layer):
         self.intermediate = dense(config.intermediate_size, config, "intermediate")
         self.output_dense = dense(config.hidden_size, config, "output_dense")
         self.layer_norm = layer_norm(config, "LayerNorm")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.activation = get_activation(config.hidden_act)
 
     def build(self, input_shape):
