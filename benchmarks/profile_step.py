@@ -21,7 +21,7 @@ import sys
 import tensorflow as tf
 
 MATMULS = {"MatMul", "BatchMatMulV2", "_MklMatMul", "_MklNativeFusedMatMul", "_MklFusedMatMul",
-           "_MklBatchMatMulV2", "_MklNativeBatchMatMulV2"}
+           "_MklBatchMatMulV2", "_MklNativeBatchMatMulV2", "Einsum", "_MklEinsum"}  # bf16 Dense: Einsum
 # (part, test on (op name, op type)), first match wins.
 PARTS = [
     ("optimizer: AdamW", lambda n, t: n.startswith("adam_w/") or t.startswith("ResourceApply")),
