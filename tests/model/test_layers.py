@@ -122,6 +122,7 @@ def test_dropout_drops_the_rate_and_keeps_the_mean(dtype, rate):
     again = layer(x, training=True).numpy()
     assert 0 < float((again.astype(np.float64) != y).mean()) < 2 * p
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    assert not Dropout(1.0)(x, training=True).numpy().any()
 
 
 @pytest.mark.parametrize("task", ["pretraining", "classify", "ner", "qa"])

@@ -112,7 +112,7 @@ KEEP_BITS = 16  # random bits drawn per element by Dropout
 
 
 def dropout_mask(shape, rate: float, seed, dtype) -> tf.Tensor:
-    """Inverted-dropout multiplier of `shape` (int32 [rank]): 0 with probability p, else 1 / (1 - p), in `dtype`.
+    """Inverted-dropout multiplier, `dtype` of `shape` (int32 [rank]): 0 with probability p, else 1 / (1 - p).
 
     Each element compares 16 random bits (half of a 32-bit Philox word) with round(rate * 2^16),
     so p = round(rate * 65536) / 65536 (0.1 -> 0.1000061) and the kept values are scaled by exactly
@@ -120,6 +120,8 @@ def dropout_mask(shape, rate: float, seed, dtype) -> tf.Tensor:
     element, twice the random numbers, and in bfloat16 compares 8-bit-mantissa uniforms with the
     rate: at rate 0.1 it keeps 89.83% of the elements while scaling for 90%. seed: int32/int64 [2]."""
     threshold = round(rate * 2 ** KEEP_BITS)
+    if threshold >= 2 ** KEEP_BITS:  # rate 1 (or within 2^-17 of it): drop everything
+        return tf.zeros(shape, dtype)
     n = tf.reduce_prod(shape)
     words = tf.random.stateless_uniform([(n + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32)
     bits = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:n]
@@ -132,8 +134,8 @@ def dropout_mask(shape, rate: float, seed, dtype) -> tf.Tensor:
 class Dropout(keras.layers.Dropout):
     """keras.layers.Dropout (same config, seed generator and checkpointed state) whose mask is
     `dropout_mask`: half the random numbers of Keras' dropout and one select instead of a compare,
-    a multiply and a select; [4,096, 384] forward + backward on 2 cores: 0.9 against 1.9 ms CPU in
-    bf16, 1.2 against 1.7 ms in float32 (docs/benchmarks.md). A noise_shape uses Keras' dropout."""
+    a multiply and a select. A bf16 MiniLM training step ran 5-9% faster with it, a float32 one level
+    (benchmarks/dropout_ab.py, docs/benchmarks.md). A noise_shape uses Keras' dropout."""
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0 or self.noise_shape is not None:

