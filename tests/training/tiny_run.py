@@ -40,6 +40,7 @@ def main(argv=None):
     p.add_argument("--xla", type=int, default=1)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--checkpoint-every", type=int, default=10)
+    p.add_argument("--dense-grads", type=int, default=0, help="1: densify embedding gradients at once")
     args = p.parse_args(argv)
 
     import tensorflow as tf
@@ -68,6 +69,8 @@ def main(argv=None):
                                   progress=False),
                       OptimizerConfig(learning_rate=args.lr, warmup_steps=5, total_steps=args.total_steps),
                       strategy=strategy)
+    if args.dense_grads:
+        trainer._sparse_grads = False
     history = trainer.fit(synthetic_dataset(args.batch))
     weights = float(sum(np.abs(v.numpy()).sum() for v in trainer.model.trainable_variables))
     print(json.dumps({"loss": [r["loss"] for r in history], "weights": weights,

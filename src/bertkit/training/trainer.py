@@ -129,6 +129,10 @@ class Trainer:
             else self._gradients
         self._update_fn = tf.function(self._replica_step, jit_compile=True) if config.xla and single \
             else self._replica_step
+        # Embedding tables' gradients stay row slices (tf.IndexedSlices) until the optimizer on one
+        # replica in graph mode: the global norm and the clipping then touch the rows a batch used,
+        # not the whole [V, H] table (XLA needs static shapes; cross-replica sums take dense ones).
+        self._sparse_grads = single and not config.xla
         self.history: list[dict] = []
 
     # --- the compiled step --------------------------------------------------------------------
@@ -140,7 +144,8 @@ class Trainer:
             loss, metrics = self.loss_fn(outputs, labels, norms)
             scaled = optimizer.scale_loss(loss)  # identity unless a LossScaleOptimizer (fp16)
         grads = tape.gradient(scaled, model.trainable_variables)
-        grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
+        grads = [tf.zeros_like(v) if g is None
+                 else g if isinstance(g, tf.IndexedSlices) and self._sparse_grads else tf.convert_to_tensor(g)
                  for g, v in zip(grads, model.trainable_variables)]
         return loss, grads, metrics
 
@@ -158,7 +163,7 @@ class Trainer:
             micro_l = {n: _micro(t, i, k) for n, t in labels.items()}
             loss, grads, metrics = self._grads_fn(micro_f, micro_l, norms)
             total_loss += loss
-            total_grads = grads if total_grads is None else [a + b for a, b in zip(total_grads, grads)]
+            total_grads = grads if total_grads is None else [_add(a, b) for a, b in zip(total_grads, grads)]
             for name, (num, den) in metrics.items():
                 pn, pd = total_metrics.get(name, (0.0, 0.0))
                 total_metrics[name] = (pn + num, pd + den)
@@ -171,6 +176,7 @@ class Trainer:
         """Clipping and the optimizer update; returns the gradient's global norm before clipping
         (None when clip_norm is off)."""
         grads, norm = self._clip(grads, tf.distribute.get_replica_context())
+        grads = [tf.convert_to_tensor(g) for g in grads]  # the fused AdamW kernel takes dense gradients
         self.optimizer.apply(grads, self.model.trainable_variables)
         return norm
 
@@ -183,6 +189,9 @@ class Trainer:
         n = ctx.num_replicas_in_sync
         if n > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        # A row used twice in the batch has two slices: sum them, or the norm would count
+        # g1^2 + g2^2 instead of (g1 + g2)^2 (torch's clip_grad_norm_ sees the summed row).
+        grads = [_merge_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         norm = None
         if clip:
             loss_scale = 1.0
@@ -331,6 +340,21 @@ def model_variables(model: keras.Model) -> dict:
     seed-generator states, which must be restored for a resumed run to equal an uninterrupted one. Keys are positions, not Keras paths, because paths
     carry process-wide counters (seed_generator_9) that differ between two runs in one process."""
     return {f"{i:05d}": v.value for i, v in enumerate(model.variables)}
+
+
+def _add(a, b):
+    """a + b for dense gradients or row slices (tf.IndexedSlices: the slices of both)."""
+    if isinstance(a, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.concat([a.values, b.values], 0), tf.concat([a.indices, b.indices], 0),
+                                a.dense_shape)
+    return a + b
+
+
+def _merge_rows(g: tf.IndexedSlices) -> tf.IndexedSlices:
+    """The same gradient with one slice per row: repeated rows' slices summed."""
+    rows, position = tf.unique(g.indices)
+    return tf.IndexedSlices(tf.math.unsorted_segment_sum(g.values, position, tf.shape(rows)[0]), rows,
+                            g.dense_shape)
 
 
 def _micro(tensor, i: int, k: int):
