@@ -1,6 +1,7 @@
 """The hardware ceiling: sustained large matmuls per framework and dtype, in GFLOP/s.
 
     python benchmarks/gemm.py            # TensorFlow and PyTorch, fp32 and bf16, two shapes
+    python benchmarks/gemm.py --threads 1 --frameworks torch,tensorflow   # one core; another order
 
 Each (framework, dtype, shape) runs back to back for --seconds after two warm-up calls; prints one
 JSON line per measurement with the CPU header. The shapes: a square 2048^3 and BERT's feed-forward
@@ -31,8 +32,12 @@ def rate(fn, flops: float, seconds: float) -> float:
     return flops * calls / (time.perf_counter() - start) / 1e9
 
 
-def tensorflow_rates(seconds: float):
+def tensorflow_rates(seconds: float, threads: int | None):
     import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
     for m, k, n in SHAPES:
         for dtype in (tf.float32, tf.bfloat16):
@@ -41,8 +46,11 @@ def tensorflow_rates(seconds: float):
             yield "tensorflow", dtype.name, (m, k, n), rate(lambda: tf.matmul(a, b).numpy(), 2 * m * k * n, seconds)
 
 
-def torch_rates(seconds: float):
+def torch_rates(seconds: float, threads: int | None):
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     for m, k, n in SHAPES:
         for dtype in (torch.float32, torch.bfloat16):
@@ -55,12 +63,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--frameworks", default="tensorflow,torch")
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--threads", type=int, default=None, help="compute threads (default: each framework's own)")
     args = p.parse_args(argv)
     header = cpu_header()
     for name in args.frameworks.split(","):
-        for framework, dtype, shape, gflops in {"tensorflow": tensorflow_rates, "torch": torch_rates}[name](args.seconds):
+        rates = {"tensorflow": tensorflow_rates, "torch": torch_rates}[name](args.seconds, args.threads)
+        for framework, dtype, shape, gflops in rates:
             print(json.dumps({**header, "framework": framework, "dtype": dtype, "shape": shape,
-                              "gflop_per_s": round(gflops)}), flush=True)
+                              "threads": args.threads, "gflop_per_s": round(gflops)}), flush=True)
 
 
 if __name__ == "__main__":
