@@ -1,12 +1,12 @@
 """bertkit's Dropout against Keras' inside one MiniLM token-classification training step (forward,
 backward, clipping, AdamW), in one process: both steps are traced once per batch width, then
-called in alternating order, round after round, on the same ten batches of 32 rows (widths 14-64,
-as CoNLL-2003's sentences give them), so a machine whose speed drifts affects both alike.
+timed in turn, round after round (timing.interleaved), on the same ten batches of 32 rows (widths
+14-64, as CoNLL-2003's sentences give them), so a machine whose speed drifts affects both alike.
 
     python benchmarks/dropout_ab.py --model MINILM --precision bf16 --rounds 8
 
-Prints one JSON line: the CPU header, the wall and CPU seconds of each round of ten steps per
-side, and the median over rounds of Keras' wall time divided by bertkit's.
+Prints one JSON line: the CPU header, each side's median wall seconds per ten steps, their
+ratio (Keras' over bertkit's) and the other processes' CPU share while each side ran.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from timing import cpu_header  # noqa: E402  (benchmarks/timing.py)
+from timing import cpu_header, interleaved  # noqa: E402  (benchmarks/timing.py)
 
 WIDTHS = (14, 18, 22, 25, 28, 31, 36, 44, 52, 64)
 
@@ -90,17 +89,12 @@ def main(argv=None):
     data = batches()
     steps = {"bertkit": traced_step(args.model, args.precision, layers.Dropout.call, data),
              "keras": traced_step(args.model, args.precision, keras.layers.Dropout.call, data)}
-    rounds = {name: [] for name in steps}
-    for r in range(args.rounds):
-        for name in (("bertkit", "keras") if r % 2 == 0 else ("keras", "bertkit")):
-            cpu, wall = time.process_time(), time.perf_counter()
-            for x, y in data:
-                steps[name](x, y).numpy()
-            rounds[name].append({"wall_s": round(time.perf_counter() - wall, 3),
-                                 "cpu_s": round(time.process_time() - cpu, 3)})
-    ratio = float(np.median([k["wall_s"] / b["wall_s"] for k, b in zip(rounds["keras"], rounds["bertkit"])]))
-    print(json.dumps({**cpu_header(), "precision": args.precision, "rounds": rounds,
-                      "keras_over_bertkit_wall": round(ratio, 3)}))
+    sides = {name: (lambda fn=fn: [fn(x, y).numpy() for x, y in data]) for name, fn in steps.items()}
+    load = {}
+    seconds = interleaved(sides, args.rounds, warmup=1, load=load)
+    print(json.dumps({**cpu_header(), "precision": args.precision,
+                      "seconds_per_10_steps": {k: round(v, 3) for k, v in seconds.items()},
+                      "keras_over_bertkit": round(seconds["keras"] / seconds["bertkit"], 3), "load": load}))
 
 
 if __name__ == "__main__":

@@ -189,11 +189,11 @@ class Trainer:
         n = ctx.num_replicas_in_sync
         if n > 1:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        # A row used twice in the batch has two slices: sum them, or the norm would count
-        # g1^2 + g2^2 instead of (g1 + g2)^2 (torch's clip_grad_norm_ sees the summed row).
-        grads = [_merge_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         norm = None
         if clip:
+            # A row used twice in the batch has two slices: sum them, or the norm would count
+            # g1^2 + g2^2 instead of (g1 + g2)^2 (torch's clip_grad_norm_ sees the summed row).
+            grads = [_merge_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
             loss_scale = 1.0
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):  # fp16: still loss-scaled
                 loss_scale = tf.cast(self.optimizer.dynamic_scale, tf.float32)
