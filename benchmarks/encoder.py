@@ -6,6 +6,8 @@ Peers (--peers, comma-separated):
   bertkit       the encoder under tf.function(jit_compile=True) (XLA)
   bertkit-lite  the encoder converted to TFLite and run by LiteRT's interpreter (XNNPACK), the
                 runtime `bertkit predict` / `embed` use
+  bertkit-lite-int8  the same with dynamic-range int8 weights (`--precision int8`, the default of
+                `predict` / `embed` on CPUs with int8 dot-product units)
   hf-torch      transformers' BertModel, eval + inference_mode, fp32
   hf-bf16       the same under torch.autocast("cpu", bfloat16)
   hf-compile    the same after torch.compile (compiled once per shape, before timing)
@@ -50,14 +52,14 @@ def bertkit_runner(config, weights_dir=None):
     return run
 
 
-def bertkit_lite_runner(config, weights_dir=None):
+def bertkit_lite_runner(config, weights_dir=None, precision="fp32"):
     from bertkit import load_pretrained
     from bertkit.export.tflite import tflite_flatbuffer
     from bertkit.model.encoder import BertEncoder
     from bertkit.tasks.lite import LiteForward
 
     encoder = load_pretrained(weights_dir) if weights_dir else BertEncoder(config).build_weights()
-    forward = LiteForward(tflite_flatbuffer(encoder))
+    forward = LiteForward(tflite_flatbuffer(encoder, precision=precision))
 
     def run(inputs):
         return lambda: forward(inputs)["sequence_output"]
@@ -143,7 +145,8 @@ def kerashub_runner(config, weights_dir=None):
     return run
 
 
-RUNNERS = {"bertkit": bertkit_runner, "bertkit-lite": bertkit_lite_runner, "hf-torch": torch_runner,
+RUNNERS = {"bertkit": bertkit_runner, "bertkit-lite": bertkit_lite_runner,
+           "bertkit-lite-int8": lambda c, w=None: bertkit_lite_runner(c, w, "int8"), "hf-torch": torch_runner,
            "hf-bf16": lambda c, w=None: torch_runner(c, w, "bf16"),
            "hf-compile": lambda c, w=None: torch_runner(c, w, "compile"),
            "hf-onnx": onnx_runner, "kerashub": kerashub_runner}

@@ -8,7 +8,8 @@ One mode per process (a Keras dtype policy is global): tflite / int8 run the con
 bertkit's cache through LiteRT, as `bertkit predict` does; tf runs the Keras model as one traced
 graph (`--runtime tensorflow`); tf-bf16 builds it under Keras' `mixed_bfloat16` policy; torch runs
 HF transformers in `inference_mode`, torch-bf16 under CPU autocast to bfloat16. Prints one JSON
-line per shape: median milliseconds of >= 5 calls (and >= 4 s) after two warm-ups.
+line per shape: median milliseconds of >= 5 calls (and >= 4 s) after two warm-ups, and the share
+of the CPUs other processes used meanwhile (`others_share`; above 0.1 the timing is contended).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from timing import cpu_header  # noqa: E402  (benchmarks/timing.py)
+from timing import Region, cpu_header  # noqa: E402  (benchmarks/timing.py)
 
 MODES = ("tflite", "int8", "tf", "tf-bf16", "torch", "torch-bf16")
 
@@ -57,15 +58,17 @@ def torch_forward(model_dir: str, bf16: bool):
     return forward
 
 
-def median_ms(fn) -> float:
+def median_ms(fn) -> tuple[float, float]:
+    """Median milliseconds per call, and the share of the CPUs other processes used meanwhile."""
     fn()
     fn()
     times, start = [], time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < 4:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1000
+    with Region() as region:
+        while len(times) < 5 or time.perf_counter() - start < 4:
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1000, region.others_share
 
 
 def main(argv=None):
@@ -83,9 +86,10 @@ def main(argv=None):
         batch, seq = (int(x) for x in shape.split("x"))
         inputs = {"input_ids": rng.integers(1000, 20000, (batch, seq)).astype(np.int32),
                   "token_type_ids": np.zeros((batch, seq), np.int32), "attention_mask": np.ones((batch, seq), np.int32)}
-        ms = median_ms(lambda: forward(inputs))
+        ms, others = median_ms(lambda: forward(inputs))
         print(json.dumps({**header, "mode": args.mode, "batch": batch, "seq": seq, "ms": round(ms, 2),
-                          "sequences_per_s": round(batch / ms * 1000, 1)}), flush=True)
+                          "sequences_per_s": round(batch / ms * 1000, 1), "others_share": round(others, 3)}),
+              flush=True)
 
 
 if __name__ == "__main__":

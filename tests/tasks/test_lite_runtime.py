@@ -200,3 +200,29 @@ def test_auto_precision_follows_the_cpu(models, lines, int8_units, tmp_path, mon
     np.testing.assert_array_equal(run_model(auto.forward, features, False)["logits"],
                                   run_model(explicit.forward, features, False)["logits"])
     assert load_for_inference(models["classify"], TASKS, runtime="tensorflow").precision == "fp32"
+
+
+@pytest.mark.parametrize("task, precision", [("classify", "fp32"), ("ner", "fp32"), ("ner", "int8")])
+def test_batches_split_into_calls_give_the_one_call_outputs(models, lines, task, precision, tmp_path, monkeypatch):
+    """A batch over `tokens_per_call` positions runs as several interpreter calls of whole rows;
+    the rows come back in order with the outputs of one call over the whole batch (int8
+    activations are quantized per row, so the pieces do not change them either)."""
+    from bertkit.tasks.lite import LiteForward
+
+    monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
+    loaded = load_for_inference(models[task], TASKS, runtime="tflite", precision=precision)
+    features = loaded.task.featurize(loaded.task.examples_from_lines(lines[task][:13]), loaded.tokenizer, None)
+    width = int(features["attention_mask"].sum(-1).max())
+    batch = {k: np.asarray(features[k])[:, :width] for k in ("input_ids", "token_type_ids", "attention_mask")}
+    flatbuffer = next((cache_dir() / "tflite").iterdir()).read_bytes()
+    whole = LiteForward(flatbuffer, tokens_per_call=10 ** 9)
+    calls = []
+    split = LiteForward(flatbuffer, tokens_per_call=3 * width)  # 13 rows -> 5 calls of 2-3 rows
+    runner = split.runner
+    split.runner = lambda **kw: calls.append(len(kw["input_ids"])) or runner(**kw)
+    want, got = whole(batch), split(batch)
+    assert sorted(calls) == [2, 2, 3, 3, 3] and sum(calls) == 13
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name].shape == want[name].shape
+        np.testing.assert_allclose(got[name], want[name], atol=1e-6, rtol=1e-6)
