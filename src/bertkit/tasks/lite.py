@@ -66,9 +66,9 @@ def model_digest(model_dir: str, variant: str = "") -> str:
 # Positions per interpreter call: a larger batch runs as several calls of about this many tokens.
 # BERT's activations at 32 x 128 (the [B, N, S, S] attention scores: 25 MB for MiniLM) outgrow the
 # CPU caches, and the element-wise passes between the matmuls then run at memory speed. In pieces
-# of 512 positions MiniLM's int8 forward at 32 x 128 ran 1.38x faster (351 -> 254 ms), at 32 x 256
-# 1.57x, at 32 x 32 1.2x; float32 1.05-1.15x (2-core Xeon with AMX, docs/benchmarks.md). Rows are
-# independent (int8 activations are quantized per row), so outputs are unchanged.
+# of 512 positions MiniLM's int8 forward ran 1.11-1.55x faster at lengths 32-512 (32 x 128: 354 ->
+# 228 ms), float32 1.07-1.17x (2-core Xeon with AMX; benchmarks/lite_calls.py, docs/benchmarks.md).
+# Rows are independent (int8 activations are quantized per row), so outputs are unchanged.
 TOKENS_PER_CALL = 512
 
 
