@@ -207,14 +207,14 @@ def test_batches_split_into_calls_give_the_one_call_outputs(models, lines, task,
     """A batch over `tokens_per_call` positions runs as several interpreter calls of whole rows;
     the rows come back in order with the outputs of one call over the whole batch (int8
     activations are quantized per row, so the pieces do not change them either)."""
-    from bertkit.tasks.lite import LiteForward
+    from bertkit.tasks.lite import LiteForward, cached_model_path
 
     monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
     loaded = load_for_inference(models[task], TASKS, runtime="tflite", precision=precision)
     features = loaded.task.featurize(loaded.task.examples_from_lines(lines[task][:13]), loaded.tokenizer, None)
     width = int(features["attention_mask"].sum(-1).max())
     batch = {k: np.asarray(features[k])[:, :width] for k in ("input_ids", "token_type_ids", "attention_mask")}
-    flatbuffer = next((cache_dir() / "tflite").iterdir()).read_bytes()
+    flatbuffer = cached_model_path(models[task], precision=precision).read_bytes()
     whole = LiteForward(flatbuffer, tokens_per_call=10 ** 9)
     calls = []
     split = LiteForward(flatbuffer, tokens_per_call=3 * width)  # 13 rows -> 5 calls of 2-3 rows
