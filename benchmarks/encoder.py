@@ -56,10 +56,10 @@ def bertkit_lite_runner(config, weights_dir=None, precision="fp32"):
     from bertkit import load_pretrained
     from bertkit.export.tflite import tflite_flatbuffer
     from bertkit.model.encoder import BertEncoder
-    from bertkit.tasks.lite import LiteForward
+    from bertkit.tasks.lite import TOKENS_PER_CALL, LiteForward
 
     encoder = load_pretrained(weights_dir) if weights_dir else BertEncoder(config).build_weights()
-    forward = LiteForward(tflite_flatbuffer(encoder, precision=precision))
+    forward = LiteForward(tflite_flatbuffer(encoder, precision=precision), tokens_per_call=TOKENS_PER_CALL[precision])
 
     def run(inputs):
         return lambda: forward(inputs)["sequence_output"]

@@ -204,9 +204,10 @@ def test_auto_precision_follows_the_cpu(models, lines, int8_units, tmp_path, mon
 
 @pytest.mark.parametrize("task, precision", [("classify", "fp32"), ("ner", "fp32"), ("ner", "int8")])
 def test_batches_split_into_calls_give_the_one_call_outputs(models, lines, task, precision, tmp_path, monkeypatch):
-    """A batch over `tokens_per_call` positions runs as several interpreter calls of whole rows;
-    the rows come back in order with the outputs of one call over the whole batch (int8
-    activations are quantized per row, so the pieces do not change them either)."""
+    """A batch over `tokens_per_call` positions runs as several interpreter calls of whole rows,
+    shared among interpreters that run side by side; the rows come back in order with the outputs
+    of one call over the whole batch (int8 activations are quantized per row, so the pieces do not
+    change them either)."""
     from bertkit.tasks.lite import LiteForward, cached_model_path
 
     monkeypatch.setenv("BERTKIT_CACHE", str(tmp_path / "cache"))
@@ -215,13 +216,19 @@ def test_batches_split_into_calls_give_the_one_call_outputs(models, lines, task,
     width = int(features["attention_mask"].sum(-1).max())
     batch = {k: np.asarray(features[k])[:, :width] for k in ("input_ids", "token_type_ids", "attention_mask")}
     flatbuffer = cached_model_path(models[task], precision=precision).read_bytes()
-    whole = LiteForward(flatbuffer, tokens_per_call=10 ** 9)
-    calls = []
-    split = LiteForward(flatbuffer, tokens_per_call=3 * width)  # 13 rows -> 5 calls of 2-3 rows
-    runner = split.runner
-    split.runner = lambda **kw: calls.append(len(kw["input_ids"])) or runner(**kw)
+    whole = LiteForward(flatbuffer, threads=2, tokens_per_call=10 ** 9)
+    calls = []  # (interpreter, its threads, rows) per call
+    split = LiteForward(flatbuffer, threads=2, tokens_per_call=3 * width, workers=2)
+    new_runner = split.new_runner
+
+    def counting_runner(threads):
+        runner = new_runner(threads)
+        return lambda **kw: calls.append((id(runner), threads, len(kw["input_ids"]))) or runner(**kw)
+    split.new_runner = counting_runner
     want, got = whole(batch), split(batch)
-    assert sorted(calls) == [2, 2, 3, 3, 3] and sum(calls) == 13
+    # 13 rows, 3 per call: 5 calls, rounded up to 6 (3 per interpreter) of 2-3 rows
+    assert sorted(rows for _, _, rows in calls) == [2, 2, 2, 2, 2, 3]
+    assert len({runner for runner, _, _ in calls}) == 2 and {threads for _, threads, _ in calls} == {1}
     assert set(got) == set(want)
     for name in want:
         assert got[name].shape == want[name].shape

@@ -63,13 +63,20 @@ def model_digest(model_dir: str, variant: str = "") -> str:
     return digest.hexdigest()
 
 
-# Positions per interpreter call: a larger batch runs as several calls of about this many tokens.
-# BERT's activations at 32 x 128 (the [B, N, S, S] attention scores: 25 MB for MiniLM) outgrow the
-# CPU caches, and the element-wise passes between the matmuls then run at memory speed. In pieces
-# of 512 positions MiniLM's int8 forward ran 1.11-1.55x faster at lengths 32-512 (32 x 128: 354 ->
-# 228 ms), float32 1.07-1.17x (2-core Xeon with AMX; benchmarks/lite_calls.py, docs/benchmarks.md).
-# Rows are independent (int8 activations are quantized per row), so outputs are unchanged.
-TOKENS_PER_CALL = 512
+# Positions per interpreter call, by weight precision: a larger batch runs as several calls of
+# about this many tokens. BERT's activations at 32 x 128 (the [B, N, S, S] attention scores: 25 MB
+# for MiniLM) outgrow the CPU caches, and the element-wise passes between the matmuls then run at
+# memory speed. int8 models, whose activations are also quantized and packed per call, gain from
+# smaller pieces than float32 ones. Sweeps of MiniLM on a 2-core Xeon with AMX
+# (benchmarks/lite_calls.py, docs/benchmarks.md): float32 fastest at 512-1,024 positions per call,
+# int8 at 128-192. Rows are independent (int8 activations are quantized per row), so outputs are
+# unchanged.
+TOKENS_PER_CALL = {"fp32": 512, "int8": 128}
+# The calls of one batch run on up to this many interpreters side by side, each on its share of
+# the CPUs (two single-thread interpreters on two cores: MiniLM int8 1.12-1.23x faster at lengths
+# 16-128 than one interpreter on both cores, whose threads meet at a barrier after every op).
+# Each interpreter holds its own copy of the packed weights (+24 MiB for MiniLM int8), hence a cap.
+MAX_WORKERS = 4
 
 
 class LiteForward:
@@ -77,29 +84,64 @@ class LiteForward:
 
     Any [B, S] (or [B, choices, S]) is taken: the interpreter resizes its tensors when the shape
     changes (cheap, no recompilation). A batch of more than `tokens_per_call` positions runs as
-    several calls of whole rows, as even as possible (TOKENS_PER_CALL). Uses every CPU this process
-    may run on.
+    several calls of whole rows, as even as possible, shared among `workers` interpreters that run
+    side by side (MAX_WORKERS); a batch of one call runs on one interpreter using all `threads`.
+    Interpreters are created on first use. `threads` defaults to the CPUs this process may run on.
+    Not thread-safe: one call at a time (bertkit's server holds a lock around it).
     """
 
-    def __init__(self, flatbuffer: bytes, threads: int | None = None, tokens_per_call: int = TOKENS_PER_CALL):
+    def __init__(self, flatbuffer: bytes, threads: int | None = None,
+                 tokens_per_call: int = TOKENS_PER_CALL["fp32"], workers: int | None = None):
+        self.flatbuffer = flatbuffer
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.workers = max(1, min(workers or MAX_WORKERS, self.threads))
+        self.tokens_per_call = tokens_per_call
+        self._whole = None  # the interpreter of single-call batches
+        self._side_by_side = None  # (runners, thread pool) once a batch is split
+
+    def new_runner(self, threads: int):
+        """The serving signature of a fresh interpreter of this model on `threads` threads."""
         from ai_edge_litert.interpreter import Interpreter
 
-        threads = threads or len(os.sched_getaffinity(0))
-        self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-        self.runner = self.interpreter.get_signature_runner("serving_default")
-        self.tokens_per_call = tokens_per_call
+        interpreter = Interpreter(model_content=self.flatbuffer, num_threads=threads)
+        return interpreter.get_signature_runner("serving_default")
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         arrays = {k: np.ascontiguousarray(inputs[k], dtype=np.int32) for k in MODEL_INPUT_KEYS}
         rows = len(arrays["input_ids"])
         row_tokens = max(int(np.prod(arrays["input_ids"].shape[1:])), 1)
         calls = -(-rows * row_tokens // self.tokens_per_call)  # ceil
+        if calls > 1:  # a whole number of calls per interpreter
+            calls = -(-calls // self.workers) * self.workers
         calls = min(max(calls, 1), max(rows, 1))
         if calls == 1:
-            return self.runner(**arrays)
+            if self._whole is None:
+                self._whole = self.new_runner(self.threads)
+            return self._whole(**arrays)
         bounds = np.linspace(0, rows, calls + 1).round().astype(int)
-        pieces = [self.runner(**{k: v[a:b] for k, v in arrays.items()}) for a, b in zip(bounds[:-1], bounds[1:])]
-        return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+        pieces = [{k: v[a:b] for k, v in arrays.items()} for a, b in zip(bounds[:-1], bounds[1:])]
+        runners, pool = self._interpreters_side_by_side()
+        shares = [share for share in np.array_split(np.arange(calls), len(runners)) if len(share)]
+
+        def run(runner, share):
+            return [runner(**pieces[i]) for i in share]
+
+        # The interpreters release the GIL while they run; this thread runs the first share.
+        later = [pool.submit(run, runner, share) for runner, share in zip(runners[1:], shares[1:])]
+        outputs = run(runners[0], shares[0])
+        for future in later:
+            outputs += future.result()
+        return {name: np.concatenate([out[name] for out in outputs]) for name in outputs[0]}
+
+    def _interpreters_side_by_side(self):
+        if self._side_by_side is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            n = self.workers
+            runners = [self.new_runner(self.threads // n + (i < self.threads % n)) for i in range(n)]
+            pool = ThreadPoolExecutor(max(n - 1, 1), thread_name_prefix="bertkit-tflite")
+            self._side_by_side = (runners, pool)
+        return self._side_by_side
 
 
 def cached_model_path(model_dir: str, variant: str = "", precision: str = "fp32") -> Path:
@@ -121,7 +163,7 @@ def lite_forward(model_dir: str, load_model, variant: str = "", precision: str =
     path = cached_model_path(model_dir, variant, precision)
     if path.is_file():
         log.info("TFLite model from the cache: %s", path)
-        return LiteForward(path.read_bytes())
+        return LiteForward(path.read_bytes(), tokens_per_call=TOKENS_PER_CALL[precision])
     log.info("converting %s to TFLite, %s (once for these weights)", model_dir, precision)
     model = load_model()  # first: it starts TensorFlow quietly
     from ..export.tflite import tflite_flatbuffer
@@ -134,4 +176,4 @@ def lite_forward(model_dir: str, load_model, variant: str = "", precision: str =
     except OSError as e:
         log.warning("could not cache the TFLite model in %s (%s); set BERTKIT_CACHE to a writable "
                     "directory to skip the conversion next time", path.parent, e)
-    return LiteForward(flatbuffer)
+    return LiteForward(flatbuffer, tokens_per_call=TOKENS_PER_CALL[precision])
