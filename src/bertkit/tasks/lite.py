@@ -28,7 +28,7 @@ from ..files import hash_file, write_atomically
 log = logging.getLogger("bertkit")
 
 # Part of the cache key: change it when the converted graph changes for the same weights.
-CONVERSION_FORMAT = "bertkit-tflite-1"
+CONVERSION_FORMAT = "bertkit-tflite-2"
 WEIGHT_SUFFIXES = (".safetensors",)
 # What the matmul weights of a converted model are stored as (bertkit.export.tflite).
 PRECISIONS = ("fp32", "int8")
