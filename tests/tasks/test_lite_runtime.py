@@ -233,3 +233,29 @@ def test_batches_split_into_calls_give_the_one_call_outputs(models, lines, task,
     for name in want:
         assert got[name].shape == want[name].shape
         np.testing.assert_allclose(got[name], want[name], atol=1e-6, rtol=1e-6)
+
+
+def test_a_failing_call_raises_once_every_interpreter_is_done():
+    """An error in one share of a split batch is raised only after the other interpreters have
+    finished theirs, so the next batch never finds an interpreter still busy."""
+    import time
+
+    from bertkit.tasks.lite import LiteForward
+
+    forward = LiteForward(b"", threads=2, tokens_per_call=2, workers=2)
+    done = []
+
+    def new_runner(threads):
+        def run(**inputs):
+            first = int(inputs["input_ids"][0, 0])
+            if first == 0:  # the first share (this thread's) fails at once
+                raise ValueError("bad row")
+            time.sleep(0.2)
+            done.append(first)
+            return {"logits": inputs["input_ids"].astype(np.float32)}
+        return run
+    forward.new_runner = new_runner
+    ids = np.arange(8, dtype=np.int32).reshape(4, 2)  # 4 calls of one row, 2 per interpreter
+    with pytest.raises(ValueError, match="bad row"):
+        forward({"input_ids": ids, "token_type_ids": ids, "attention_mask": ids})
+    assert done == [4, 6]

@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -128,15 +129,16 @@ class LiteForward:
 
         # The interpreters release the GIL while they run; this thread runs the first share.
         later = [pool.submit(run, runner, share) for runner, share in zip(runners[1:], shares[1:])]
-        outputs = run(runners[0], shares[0])
+        try:
+            outputs = run(runners[0], shares[0])
+        finally:  # never return (or raise) while another thread still uses an interpreter
+            wait(later)
         for future in later:
             outputs += future.result()
         return {name: np.concatenate([out[name] for out in outputs]) for name in outputs[0]}
 
     def _interpreters_side_by_side(self):
         if self._side_by_side is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             n = self.workers
             runners = [self.new_runner(self.threads // n + (i < self.threads % n)) for i in range(n)]
             pool = ThreadPoolExecutor(max(n - 1, 1), thread_name_prefix="bertkit-tflite")
