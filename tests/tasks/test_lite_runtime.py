@@ -259,3 +259,22 @@ def test_a_failing_call_raises_once_every_interpreter_is_done():
     with pytest.raises(ValueError, match="bad row"):
         forward({"input_ids": ids, "token_type_ids": ids, "attention_mask": ids})
     assert done == [4, 6]
+
+
+def test_one_worker_splits_on_the_single_call_interpreter():
+    """With one worker (e.g. one CPU) a split batch runs its calls in turn on the interpreter that
+    single-call batches use: no second copy of the packed weights."""
+    from bertkit.tasks.lite import LiteForward
+
+    forward = LiteForward(b"", threads=1, tokens_per_call=2)
+    made, calls = [], []
+
+    def new_runner(threads):
+        made.append(threads)
+        return lambda **inputs: calls.append(len(inputs["input_ids"])) or {"logits": inputs["input_ids"] * 1.0}
+    forward.new_runner = new_runner
+    ids = np.arange(8, dtype=np.int32).reshape(4, 2)
+    np.testing.assert_array_equal(forward({"input_ids": ids, "token_type_ids": ids, "attention_mask": ids})["logits"], ids)
+    np.testing.assert_array_equal(forward({k: ids[:1] for k in ("input_ids", "token_type_ids", "attention_mask")})["logits"],
+                                  ids[:1])
+    assert made == [1] and calls == [1, 1, 1, 1, 1]

@@ -98,7 +98,7 @@ class LiteForward:
         self.workers = max(1, min(workers or MAX_WORKERS, self.threads))
         self.tokens_per_call = tokens_per_call
         self._whole = None  # the interpreter of single-call batches
-        self._side_by_side = None  # (runners, thread pool) once a batch is split
+        self._side_by_side = None  # (runners, thread pool or None for one) once a batch is split
 
     def new_runner(self, threads: int):
         """The serving signature of a fresh interpreter of this model on `threads` threads."""
@@ -116,9 +116,7 @@ class LiteForward:
             calls = -(-calls // self.workers) * self.workers
         calls = min(max(calls, 1), max(rows, 1))
         if calls == 1:
-            if self._whole is None:
-                self._whole = self.new_runner(self.threads)
-            return self._whole(**arrays)
+            return self._whole_runner()(**arrays)
         bounds = np.linspace(0, rows, calls + 1).round().astype(int)
         pieces = [{k: v[a:b] for k, v in arrays.items()} for a, b in zip(bounds[:-1], bounds[1:])]
         runners, pool = self._interpreters_side_by_side()
@@ -137,12 +135,19 @@ class LiteForward:
             outputs += future.result()
         return {name: np.concatenate([out[name] for out in outputs]) for name in outputs[0]}
 
+    def _whole_runner(self):
+        if self._whole is None:
+            self._whole = self.new_runner(self.threads)
+        return self._whole
+
     def _interpreters_side_by_side(self):
         if self._side_by_side is None:
             n = self.workers
-            runners = [self.new_runner(self.threads // n + (i < self.threads % n)) for i in range(n)]
-            pool = ThreadPoolExecutor(max(n - 1, 1), thread_name_prefix="bertkit-tflite")
-            self._side_by_side = (runners, pool)
+            if n == 1:  # one interpreter on every CPU: the single-call one, no second copy of the weights
+                self._side_by_side = ([self._whole_runner()], None)
+            else:
+                runners = [self.new_runner(self.threads // n + (i < self.threads % n)) for i in range(n)]
+                self._side_by_side = (runners, ThreadPoolExecutor(n - 1, thread_name_prefix="bertkit-tflite"))
         return self._side_by_side
 
 
