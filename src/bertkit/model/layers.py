@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from ..config import BertConfig
+from . import fused
 
 MASK_ADDER = -1e9
 
@@ -135,12 +136,20 @@ class Dropout(keras.layers.Dropout):
     """keras.layers.Dropout (same config, seed generator and checkpointed state) whose mask is
     `dropout_mask`: half the random numbers of Keras' dropout and one select instead of a compare,
     a multiply and a select. A bf16 MiniLM training step ran 1.10x faster with it, a float32 one level
-    (benchmarks/dropout_ab.py, docs/benchmarks.md). A noise_shape uses Keras' dropout."""
+    (benchmarks/step_ab.py --compare dropout, docs/benchmarks.md). A noise_shape uses Keras' dropout."""
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
         return inputs * dropout_mask(tf.shape(inputs), self.rate, self.seed_generator.next(), inputs.dtype)
+
+
+def residual_layer_norm(norm: keras.layers.LayerNormalization, x, residual, training) -> tf.Tensor:
+    """norm(x + residual) in float32, [..., H]: one XLA-fused op (and gradient) when training in a
+    graph (`fused.add_layer_norm`), else Keras' LayerNormalization on the float32 sum."""
+    if fused.use_fused(training):
+        return fused.add_layer_norm(x, residual, norm.gamma, norm.beta, norm.epsilon)
+    return norm(tf.cast(x, tf.float32) + tf.cast(residual, tf.float32))
 
 
 def dense(units: int, config: BertConfig, name: str, kernel_initializer=None) -> Dense:
@@ -245,7 +254,7 @@ class BertSelfAttention(keras.layers.Layer):
         context = tf.matmul(probs, v)  # [B, N, S, D]
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * seq, self.config.hidden_size])
         out = self.output_dropout(self.output_dense(context), training=training)
-        return self.layer_norm(tf.cast(out, tf.float32) + tf.cast(hidden, tf.float32))
+        return residual_layer_norm(self.layer_norm, out, hidden, training)
 
 
 class BertFeedForward(keras.layers.Layer):
@@ -273,9 +282,12 @@ class BertFeedForward(keras.layers.Layer):
             x = fusable_dense_gelu(tf.cast(hidden, tf.bfloat16), self.intermediate.kernel, self.intermediate.bias)
         else:
             x = self.intermediate(hidden)
-            x = tf.cast(self.activation(tf.cast(x, tf.float32)), x.dtype)  # see RESIDUAL_IN_FLOAT32
+            if self.activation is gelu_exact and fused.use_fused(training):
+                x = fused.gelu(x)
+            else:
+                x = tf.cast(self.activation(tf.cast(x, tf.float32)), x.dtype)  # see RESIDUAL_IN_FLOAT32
         x = self.dropout(self.output_dense(x), training=training)
-        return self.layer_norm(tf.cast(x, tf.float32) + tf.cast(hidden, tf.float32))
+        return residual_layer_norm(self.layer_norm, x, hidden, training)
 
 
 class BertLayer(keras.layers.Layer):

